@@ -1,0 +1,1 @@
+"""Configuration: keepalived.conf and YAML front-ends into one frozen model."""

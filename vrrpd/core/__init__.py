@@ -1,0 +1,1 @@
+"""The pure, sans-IO VRRP core: time in, ordered actions out."""

@@ -1,0 +1,1 @@
+"""Thin adapters to the OS: raw sockets, netlink, ARP/NA, scripts, notify."""

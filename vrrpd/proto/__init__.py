@@ -1,0 +1,1 @@
+"""Wire format: constants, Advert, encode/decode, checksums, receive checks."""

@@ -1,0 +1,1 @@
+"""Glue: builds the engine from config, one asyncio loop, executes actions."""
