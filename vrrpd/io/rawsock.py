@@ -1,0 +1,250 @@
+"""Raw IPPROTO_VRRP (112) sockets: send adverts and hand received ones up as `Datagram`s.
+
+RFC 3768 / RFC 5798 section 5.1: adverts go to 224.0.0.18 / ff02::12 (or each unicast peer) with
+TTL / hop limit 255; keepalived also sets TOS / traffic class 0xC0 (`vrrp.c`
+`open_vrrp_send_socket`). One socket per (interface, family) is shared by every instance on
+that interface, as keepalived does; the core sorts datagrams to instances by VRID.
+
+IPv4: the kernel builds the IP header; the source and TTL are chosen per packet with `IP_PKTINFO`
+and `IP_TTL` control messages. Received IPv4 packets still carry their IP header, which gives the
+TTL and destination. IPv6: the kernel computes and verifies the checksum (`IPV6_CHECKSUM` 6) and
+reports hop limit and destination with `IPV6_RECVHOPLIMIT` / `IPV6_RECVPKTINFO`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import struct
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+import structlog
+
+from vrrpd.io.errors import IoError
+from vrrpd.proto.advert import Datagram, IPAddress
+from vrrpd.proto.constants import IPPROTO_VRRP, VRRP_GROUP4, VRRP_GROUP6, VRRP_TOS, VRRP_TTL
+
+log = structlog.get_logger("vrrpd.io.rawsock")
+
+# Linux values that Python's socket module does not export on every version.
+IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
+IPV6_MULTICAST_ALL = getattr(socket, "IPV6_MULTICAST_ALL", 29)
+IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
+V6_CHECKSUM_OFFSET = 6  # RFC 5798 section 5.2.8: the checksum field is at byte 6
+RECV_BUFSIZE = 65535
+MAX_READS_PER_WAKEUP = 64  # bound the work done per reader callback
+_CMSG_SPACE = socket.CMSG_SPACE(32) * 2
+
+
+def if_index(interface: str) -> int:
+    """The ifindex of `interface` in the current network namespace, or `IoError` (ENODEV)."""
+    try:
+        return socket.if_nametoindex(interface)
+    except OSError as exc:
+        raise IoError("no such interface", interface, exc.errno or errno.ENODEV) from exc
+
+
+class RawSocket:
+    """One raw VRRP socket bound to one interface and family (4 or 6).
+
+    `groups` are the multicast groups to join (empty for a unicast-only instance).
+    """
+
+    def __init__(
+        self, interface: str, family: int, groups: tuple[IPAddress, ...] | None = None
+    ) -> None:
+        self.interface = interface
+        self.family = family
+        self.ifindex = if_index(interface)
+        self.groups: set[IPAddress] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        af = socket.AF_INET if family == 4 else socket.AF_INET6
+        try:
+            self.sock = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
+        except OSError as exc:
+            raise IoError.from_os("cannot open raw VRRP socket", interface, exc) from exc
+        try:
+            self.sock.setblocking(False)
+            self._configure()
+            default = (VRRP_GROUP4,) if family == 4 else (VRRP_GROUP6,)
+            for group in default if groups is None else groups:
+                self.join(group)
+        except OSError as exc:
+            self.sock.close()
+            raise IoError.from_os("cannot configure raw VRRP socket", interface, exc) from exc
+
+    def _configure(self) -> None:
+        s = self.sock
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.interface.encode())
+        if self.family == 4:
+            ip = socket.IPPROTO_IP
+            s.setsockopt(ip, socket.IP_TOS, VRRP_TOS)
+            s.setsockopt(ip, socket.IP_TTL, VRRP_TTL)
+            s.setsockopt(ip, socket.IP_MULTICAST_TTL, VRRP_TTL)
+            s.setsockopt(ip, socket.IP_MULTICAST_LOOP, 0)
+            s.setsockopt(ip, IP_MULTICAST_ALL, 0)
+            s.setsockopt(ip, IP_PKTINFO, 1)
+            mreqn = struct.pack("4s4si", b"\0" * 4, b"\0" * 4, self.ifindex)
+            s.setsockopt(ip, socket.IP_MULTICAST_IF, mreqn)
+        else:
+            ip6 = socket.IPPROTO_IPV6
+            s.setsockopt(ip6, socket.IPV6_CHECKSUM, V6_CHECKSUM_OFFSET)
+            s.setsockopt(ip6, socket.IPV6_TCLASS, VRRP_TOS)
+            s.setsockopt(ip6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
+            s.setsockopt(ip6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
+            s.setsockopt(ip6, socket.IPV6_MULTICAST_LOOP, 0)
+            s.setsockopt(ip6, IPV6_MULTICAST_ALL, 0)
+            s.setsockopt(ip6, socket.IPV6_MULTICAST_IF, self.ifindex)
+            s.setsockopt(ip6, socket.IPV6_RECVPKTINFO, 1)
+            s.setsockopt(ip6, socket.IPV6_RECVHOPLIMIT, 1)
+
+    def join(self, group: IPAddress) -> None:
+        """Join a multicast group on our interface (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP)."""
+        if group in self.groups:
+            return
+        try:
+            if self.family == 4:
+                mreqn = struct.pack("4s4si", group.packed, b"\0" * 4, self.ifindex)
+                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+            else:
+                mreq = struct.pack("16sI", group.packed, self.ifindex)
+                self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        except OSError as exc:
+            raise IoError.from_os(f"cannot join {group}", self.interface, exc) from exc
+        self.groups.add(group)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, payload: bytes, src: IPAddress | None, dst: IPAddress, ttl: int) -> None:
+        """Send one VRRP message from `src` (None: the kernel's choice) to `dst` with TTL `ttl`.
+
+        `payload` is what `vrrpd.proto.packet.encode(advert, src, dst, ...)` returned for this
+        `dst`. Multicast goes out with MSG_DONTROUTE like keepalived's.
+        """
+        flags = socket.MSG_DONTROUTE if dst.is_multicast else 0
+        try:
+            if self.family == 4:
+                pktinfo = struct.pack("i4s4s", self.ifindex, _packed(src, 4), b"\0" * 4)
+                cmsg = [
+                    (socket.IPPROTO_IP, IP_PKTINFO, pktinfo),
+                    (socket.IPPROTO_IP, socket.IP_TTL, struct.pack("i", ttl)),
+                ]
+                self.sock.sendmsg([payload], cmsg, flags, (str(dst), 0))
+            else:
+                pktinfo = struct.pack("16sI", _packed(src, 16), self.ifindex)
+                cmsg = [
+                    (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo),
+                    (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", ttl)),
+                ]
+                self.sock.sendmsg([payload], cmsg, flags, (str(dst), 0, 0, self.ifindex))
+        except OSError as exc:
+            raise IoError.from_os(f"cannot send advert to {dst}", self.interface, exc) from exc
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def recv(self) -> Datagram | None:
+        """Read one datagram without blocking; None when nothing is queued or it is malformed."""
+        try:
+            data, ancdata, _flags, addr = self.sock.recvmsg(RECV_BUFSIZE, _CMSG_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            raise IoError.from_os("cannot receive advert", self.interface, exc) from exc
+        if self.family == 4:
+            return self._datagram4(data, ancdata)
+        return self._datagram6(data, ancdata, addr)
+
+    def _datagram4(self, data: bytes, ancdata: list[tuple[int, int, bytes]]) -> Datagram | None:
+        if len(data) < 20 or data[0] >> 4 != 4:
+            return None
+        ihl = (data[0] & 0x0F) * 4
+        total = int.from_bytes(data[2:4], "big")
+        end = total if ihl <= total <= len(data) else len(data)
+        ifindex = self.ifindex
+        for level, kind, value in ancdata:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 4:
+                ifindex = struct.unpack_from("i", value)[0]
+        return Datagram(
+            data=data[ihl:end],
+            src=IPv4Address(data[12:16]),
+            dst=IPv4Address(data[16:20]),
+            ifindex=ifindex,
+            ttl=data[8],
+        )
+
+    def _datagram6(
+        self, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[str, ...]
+    ) -> Datagram | None:
+        dst: IPAddress | None = None
+        ifindex, hops = self.ifindex, -1
+        for level, kind, value in ancdata:
+            if level != socket.IPPROTO_IPV6:
+                continue
+            if kind == socket.IPV6_PKTINFO and len(value) >= 20:
+                raw, ifindex = struct.unpack_from("16sI", value)
+                dst = IPv6Address(raw)
+            elif kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
+                hops = struct.unpack_from("i", value)[0]
+        if dst is None or hops < 0:
+            return None  # the kernel always sends both; without them we cannot check TTL
+        src = ip_address(str(addr[0]).split("%", 1)[0])
+        return Datagram(data=bytes(data), src=src, dst=dst, ifindex=ifindex, ttl=hops)
+
+    def start(self, loop: asyncio.AbstractEventLoop, callback: Callable[[Datagram], None]) -> None:
+        """Call `callback(datagram)` from the loop for every received datagram."""
+
+        def readable() -> None:
+            for _ in range(MAX_READS_PER_WAKEUP):
+                try:
+                    dgram = self.recv()
+                except IoError as exc:
+                    log.warning("recv failed", interface=self.interface, error=str(exc))
+                    return
+                if dgram is None:
+                    return
+                callback(dgram)
+
+        self._loop = loop
+        loop.add_reader(self.sock.fileno(), readable)
+
+    def close(self) -> None:
+        """Stop reading and close; safe to call twice."""
+        if self._loop is not None and self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop = None
+        self.sock.close()
+
+
+def _packed(addr: IPAddress | None, size: int) -> bytes:
+    return addr.packed if addr is not None else b"\0" * size
+
+
+class SocketPool:
+    """The shared sockets: one `RawSocket` per (interface, family), opened on first use."""
+
+    def __init__(self) -> None:
+        self._socks: dict[tuple[str, int], RawSocket] = {}
+
+    def get(self, interface: str, family: int, group: IPAddress | None = None) -> RawSocket:
+        """The socket for (interface, family), joined to `group` when one is given."""
+        key = (interface, family)
+        sock = self._socks.get(key)
+        if sock is None:
+            sock = RawSocket(interface, family, groups=())
+            self._socks[key] = sock
+        if group is not None:
+            sock.join(group)
+        return sock
+
+    def sockets(self) -> list[RawSocket]:
+        return list(self._socks.values())
+
+    def close(self) -> None:
+        for sock in self._socks.values():
+            sock.close()
+        self._socks.clear()
