@@ -24,7 +24,7 @@ PACKET_OUTGOING = 4
 
 @dataclass(frozen=True)
 class Event:
-    """One decoded frame: `kind` is advert, arp or na; `t` is the kernel time (epoch seconds)."""
+    """One decoded frame: `kind` is advert, arp, na or echo_reply; `t` is kernel time (epoch s)."""
 
     t: float
     kind: str
@@ -51,6 +51,8 @@ def decode(t: float, frame: bytes) -> Event | None:
         op = struct.unpack_from("!H", body, 6)[0]
         spa, tpa = IPv4Address(body[14:18]), IPv4Address(body[24:28])
         return Event(t, "arp", src_mac, str(spa), target=str(tpa), op=op)
+    if etype == 0x0800 and len(body) >= 20 and body[9] == 1 and body[(body[0] & 15) * 4] == 0:
+        return Event(t, "echo_reply", src_mac, str(IPv4Address(body[12:16])))
     if etype == 0x0800 and len(body) >= 20 and body[9] == 112:
         ihl = (body[0] & 0x0F) * 4
         vrrp = body[ihl:]
