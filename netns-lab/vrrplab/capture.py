@@ -98,7 +98,10 @@ class Capture:
             ready, _, _ = select.select([self.sock], [], [], 0.05)
             if not ready:
                 continue
-            data, anc, _flags, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(16))
+            try:
+                data, anc, _flags, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(16))
+            except OSError:
+                return  # the namespace or the interface went away: nothing more to see
             if addr[2] == PACKET_OUTGOING:
                 continue  # only what arrives at this namespace
             t = 0.0
