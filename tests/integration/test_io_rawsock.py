@@ -90,6 +90,7 @@ def test_rawsock_send_has_ttl_255_tos_c0_and_source(lab, family):
     if family == 4:
         ip = sent[0][IP]
         assert (ip.ttl, ip.tos, ip.src, ip.dst) == (255, 0xC0, str(src), str(group))
+        assert not ip.flags.DF  # as keepalived sends them
     else:
         ip6 = sent[0][IPv6]
         assert (ip6.hlim, ip6.tc, ip6.src, ip6.dst) == (255, 0xC0, str(src), str(group))

@@ -32,6 +32,8 @@ log = structlog.get_logger("vrrpd.io.rawsock")
 IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
 IPV6_MULTICAST_ALL = getattr(socket, "IPV6_MULTICAST_ALL", 29)
 IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
+IP_MTU_DISCOVER: int = getattr(socket, "IP_MTU_DISCOVER", 10)
+IP_PMTUDISC_DONT = 0  # keepalived's adverts leave DF clear
 V6_CHECKSUM_OFFSET = 6  # RFC 5798 section 5.2.8: the checksum field is at byte 6
 RECV_BUFSIZE = 65535
 MAX_READS_PER_WAKEUP = 64  # bound the work done per reader callback
@@ -86,6 +88,7 @@ class RawSocket:
             s.setsockopt(ip, socket.IP_MULTICAST_LOOP, 0)
             s.setsockopt(ip, IP_MULTICAST_ALL, 0)
             s.setsockopt(ip, IP_PKTINFO, 1)
+            s.setsockopt(ip, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
             mreqn = struct.pack("4s4si", b"\0" * 4, b"\0" * 4, self.ifindex)
             s.setsockopt(ip, socket.IP_MULTICAST_IF, mreqn)
         else:
