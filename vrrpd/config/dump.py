@@ -27,6 +27,7 @@ from vrrpd.config.model import (
     RuleSpec,
     SyncGroupConfig,
     TrackRef,
+    UnicastPeer,
     VipSpec,
 )
 from vrrpd.config.values import join_command
@@ -143,6 +144,11 @@ def _vip(vip: VipSpec) -> Any:
     return item if len(item) > 1 else item["address"]
 
 
+def _peer(peer: UnicastPeer) -> Any:
+    ttl = {k: v for k, v in (("min_ttl", peer.min_ttl), ("max_ttl", peer.max_ttl)) if v is not None}
+    return {"address": str(peer.address), **ttl} if ttl else str(peer.address)
+
+
 def _line(spec: RouteSpec | RuleSpec) -> str:
     return " ".join(spec.args) + ("" if spec.track else " no_track")
 
@@ -201,12 +207,7 @@ def _instance(i: InstanceConfig) -> dict[str, Any]:
         "virtual_routes": [_line(r) for r in i.virtual_routes],
         "virtual_rules": [_line(r) for r in i.virtual_rules],
         "unicast_src_ip": str(i.src_ip) if i.src_ip else None,
-        "unicast_peer": [
-            {"address": str(p.address), "min_ttl": p.min_ttl, "max_ttl": p.max_ttl}
-            if p.min_ttl is not None or p.max_ttl is not None
-            else str(p.address)
-            for p in i.unicast_peers
-        ],
+        "unicast_peer": [_peer(p) for p in i.unicast_peers],
         "unicast_ttl": i.unicast_ttl,
         "mcast_dst_ip": str(i.mcast_group) if i.mcast_group and not i.unicast_peers else None,
         "check_unicast_src": i.check_unicast_src,

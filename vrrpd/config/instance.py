@@ -368,6 +368,8 @@ def finish_instance(
     """keepalived's `vrrp_complete_instance` defaults and quirks, as documented in man5."""
     at = _Where(name, loc, ctx)
     if "vrid" not in d:
+        if "virtual_router_id" in _kws(at):  # given but invalid: already reported
+            return None
         ctx.error(
             loc, f"vrrp_instance {name} has no virtual_router_id", "add: virtual_router_id <1..255>"
         )
@@ -391,7 +393,8 @@ def finish_instance(
     _transport(d, family, g, ctx, at)
     if strict:
         _strict(d, priority, ctx, at)
-    if not d.get("vips") and not d.pop("_no_vips_ok", False):
+    given = "virtual_ipaddress" in _kws(at)  # given but all invalid: already reported
+    if not d.get("vips") and not d.pop("_no_vips_ok", False) and not given:
         hint = "add virtual_ipaddress, or no_virtual_ipaddress to silence this"
         (ctx.error if strict else ctx.warn)(
             loc, f"vrrp_instance {name} has no virtual_ipaddress", hint

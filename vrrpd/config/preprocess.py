@@ -91,7 +91,7 @@ class Preprocessor:
         col0 = len(line) - len(stripped) + 1
         first = stripped.split(None, 1)[0] if stripped else ""
         if first in INCLUDE_WORDS:
-            self._include(path, tokenize(stripped, path, lineno, self.problems, col0))
+            self._include(path, self._include_tokens(stripped, path, lineno, col0))
             return
         if stripped.startswith("@"):
             cond, rest = [*stripped.split(None, 1), ""][:2]
@@ -112,6 +112,20 @@ class Preprocessor:
                 tokens = tokenize(part, path, lineno, self.problems, col)
                 if tokens:
                     self.lines.append(tokens)
+
+    def _include_tokens(self, line: str, path: str, lineno: int, col0: int) -> list[Token]:
+        """`include` takes the rest of the line as one pattern (braces are brace expansion)."""
+        word = line.split(None, 1)[0]
+        rest = strip_comment(line[len(word) :])
+        start = len(word) + len(rest) - len(rest.lstrip())
+        if rest.strip()[:1] in ("'", '"'):
+            return tokenize(line, path, lineno, self.problems, col0)
+        tokens = [Token(word, Location(path, lineno, col0))]
+        for part in rest.split():
+            start = line.index(part, start)
+            tokens.append(Token(part, Location(path, lineno, col0 + start)))
+            start += len(part)
+        return tokens
 
     def _include(self, path: str, tokens: list[Token]) -> None:
         """`include PATTERN`: globs and braces, relative to the including file; loops detected."""

@@ -256,7 +256,7 @@ class _Translator:
                 keyword, schema = NAMED[name]
                 for item, body in self.mapping(value, name):
                     kids = tuple(self.block(body, schema, keyword))
-                    out.append(Node(self.tok(key, keyword), (self.tok(item),), kids))
+                    out.append(Node(self.tok(item, keyword), (self.tok(item),), kids))
             elif name in STATIC:
                 items = [self.item(i, STATIC[name], name) for i in self.seq(value, name)]
                 out.append(Node(self.tok(key), (), tuple(n for n in items if n is not None)))
