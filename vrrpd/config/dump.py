@@ -30,7 +30,6 @@ from vrrpd.config.model import (
     UnicastPeer,
     VipSpec,
 )
-from vrrpd.config.values import join_command
 from vrrpd.errors import Location
 
 _IP_TYPES = (
@@ -316,4 +315,4 @@ def dump_yaml(config: Config) -> str:
     return yaml.safe_dump(to_yaml_dict(config), sort_keys=False, default_flow_style=False)
 
 
-__all__ = ["dump_json", "dump_yaml", "join_command", "strip_locations", "to_jsonable"]
+__all__ = ["dump_json", "dump_yaml", "strip_locations", "to_jsonable"]
