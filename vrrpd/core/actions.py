@@ -84,16 +84,30 @@ class NotifyTarget(enum.StrEnum):
     GROUP = "GROUP"
 
 
+class NotifyEvent(enum.StrEnum):
+    """The STATE word of keepalived's notify argv and FIFO lines (`vrrp_notify.c`)."""
+
+    MASTER = "MASTER"
+    BACKUP = "BACKUP"
+    FAULT = "FAULT"
+    STOP = "STOP"
+    DELETED = "DELETED"
+    MASTER_RX_LOWER_PRI = "MASTER_RX_LOWER_PRI"
+    MASTER_PRIORITY = "MASTER_PRIORITY"
+    BACKUP_PRIORITY = "BACKUP_PRIORITY"
+
+
 @dataclass(frozen=True, slots=True)
 class RunNotify:
-    """Run the notify hooks for a transition: state script, generic `notify`, FIFO line.
+    """Run the notify hooks for an event: state script, generic `notify`, FIFO line, in order.
 
-    `priority` is the effective priority (0 for a GROUP, as keepalived passes).
+    `priority` is the effective priority (0 for a GROUP, as keepalived passes). Events without a
+    state script (`MASTER_PRIORITY`, ...) only produce the FIFO line.
     """
 
     target: NotifyTarget
     name: str
-    state: State
+    event: NotifyEvent
     priority: int
 
 

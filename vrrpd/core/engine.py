@@ -1,0 +1,259 @@
+"""The engine: every instance of one configuration, driven by typed inputs and `now`.
+
+The runtime talks only to this object (see ../../DESIGN.md, "How one advert travels"):
+`on_link` for what netlink reports, `start`, `receive_datagram`, `on_timer`, `shutdown`, and
+`next_deadline` to arm its single timer. Each returns the ordered actions to execute.
+
+A datagram is decoded (a malformed one is dropped with a keepalived counter name), routed by
+(interface, family, VRID) as keepalived does, checked against RFC 3768 / RFC 5798 section 7.1,
+and only then handed to the instance's state machine.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+from vrrpd.config.model import Config, InstanceConfig
+from vrrpd.core.actions import Action, Dropped, LogEvent, State
+from vrrpd.core.inputs import LinkState
+from vrrpd.core.instance import LINK_FAULT, Instance
+from vrrpd.errors import DropReason, PacketError
+from vrrpd.proto.advert import Datagram, IPAddress
+from vrrpd.proto.checks import RxPolicy, check_advert
+from vrrpd.proto.packet import decode
+
+RouteKey = tuple[str, int, int]  # (interface, family, VRID)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatus:
+    """A snapshot of one instance for status output, dumps and metrics."""
+
+    name: str
+    interface: str
+    vrid: int
+    family: int
+    version: int
+    state: State
+    base_priority: int
+    effective_priority: int
+    master_addr: IPAddress | None
+    src: IPAddress | None
+    advert_int_cs: int
+    master_adver_int_cs: int
+    vips: tuple[str, ...]
+    faults: tuple[str, ...]
+    last_transition_at: float | None
+    last_reason: str
+    stats: dict[str, int]
+
+
+class Engine:
+    """Owns the instances; the single object the runtime feeds."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.instances: dict[str, Instance] = {i.name: Instance(i) for i in config.instances}
+        self._routes: dict[RouteKey, list[Instance]] = {}
+        self._policies: dict[str, RxPolicy] = {}
+        for inst in self.instances.values():
+            key = (inst.interface, inst.cfg.family, inst.cfg.vrid)
+            self._routes.setdefault(key, []).append(inst)
+            self._policies[inst.name] = rx_policy(inst.cfg)
+        self.links: dict[str, LinkState] = {}
+        self._ifnames: dict[int, str] = {}
+        self.unmatched: dict[str, int] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def on_link(self, link: LinkState, now: float) -> list[Action]:
+        """netlink reported an interface (new, up/down, addresses changed)."""
+        self.links[link.interface] = link
+        self._ifnames[link.ifindex] = link.interface
+        actions: list[Action] = []
+        for inst in self.instances.values():
+            if inst.interface != link.interface:
+                continue
+            addr = link.addr6 if inst.cfg.family == 6 else link.addr4
+            actions += inst.set_link_src(addr, now)
+            if inst.cfg.track_primary:
+                reason = None if link.up else f"interface {link.interface} down"
+                actions += inst.set_fault(LINK_FAULT, reason, now)
+            self._schedule(inst)
+        return actions
+
+    def start(self, now: float) -> list[Action]:
+        """Leave INIT: instances whose interface is missing start in FAULT (keepalived `(init)`)."""
+        actions: list[Action] = []
+        for inst in self.instances.values():
+            if inst.interface and inst.interface not in self.links:
+                inst.set_fault(LINK_FAULT, f"interface {inst.interface} does not exist", now)
+            if inst.src is None:
+                inst.set_fault("src", "src address not configured", now)
+            actions += inst.start(now)
+            self._schedule(inst)
+        return actions
+
+    def receive_datagram(self, dgram: Datagram, now: float) -> list[Action]:
+        """One received VRRP packet: decode, route, check, then the state machine."""
+        iface = self._ifnames.get(dgram.ifindex, "")
+        try:
+            advert = decode(dgram.data, dgram.src, dgram.dst)
+        except PacketError as err:
+            vrid = dgram.data[1] if len(dgram.data) > 1 else 0
+            inst = self._route(iface, dgram.family, vrid, dgram.src)
+            return self._drop(inst, err.reason, dgram.src, err.detail)
+        inst = self._route(iface, dgram.family, advert.vrid, dgram.src)
+        if inst is None:
+            return self._drop(None, DropReason.UNKNOWN_VRID, dgram.src, f"VRID {advert.vrid}")
+        if dgram.src == inst.src:
+            return self._drop(inst, DropReason.OWN_ADVERT, dgram.src)
+        result = check_advert(advert, dgram, self._policies[inst.name])
+        if result.drop is not None:
+            return self._drop(inst, result.drop, dgram.src, result.detail)
+        actions: list[Action] = []
+        for note in result.notes:
+            skip = note == DropReason.ADDR_LIST_ERR and inst.cfg.skip_check_adv_addr
+            if skip and dgram.src == inst.master_addr:
+                continue
+            inst.stats.count(note)
+            actions.append(LogEvent(inst.name, _note_text(note, dgram.src, result.detail)))
+        actions += inst.on_advert(advert, dgram.src, now)
+        self._schedule(inst)
+        return actions
+
+    def on_timer(self, now: float) -> list[Action]:
+        """Fire every instance deadline due at `now` (only the due instances are touched)."""
+        actions: list[Action] = []
+        due: dict[str, Instance] = {}
+        while self._heap and self._heap[0][0] <= now:
+            at, _, name = heapq.heappop(self._heap)
+            inst = self.instances.get(name)
+            if inst is not None and inst.next_deadline() == at:
+                due[name] = inst
+        for inst in due.values():
+            actions += inst.on_timer(now)
+            self._schedule(inst)
+        return actions
+
+    def set_priority(
+        self,
+        name: str,
+        now: float,
+        *,
+        base: int | None = None,
+        delta: tuple[str, int] | None = None,
+    ) -> list[Action]:
+        """A base-priority override or one tracker's weight contribution changed."""
+        inst = self.instances[name]
+        actions = inst.set_priority(now, base=base, delta=delta)
+        self._schedule(inst)
+        return actions
+
+    def set_fault(self, name: str, key: str, reason: str | None, now: float) -> list[Action]:
+        """Raise (`reason`) or clear (None) one fault source of instance `name`."""
+        inst = self.instances[name]
+        actions = inst.set_fault(key, reason, now)
+        self._schedule(inst)
+        return actions
+
+    def shutdown(self, now: float) -> list[Action]:
+        """SIGTERM: masters send priority 0 and release addresses, then every STOP notify."""
+        actions: list[Action] = []
+        for inst in self.instances.values():
+            actions += inst.shutdown_release(now)
+        for inst in self.instances.values():
+            actions += inst.shutdown_stop(now)
+        self._heap.clear()
+        return actions
+
+    def next_deadline(self) -> float | None:
+        """The earliest time `on_timer` has something to do, or None."""
+        while self._heap:
+            at, _, name = self._heap[0]
+            inst = self.instances.get(name)
+            if inst is not None and inst.next_deadline() == at:
+                return at
+            heapq.heappop(self._heap)  # stale entry: that instance was rescheduled since
+        return None
+
+    def status(self) -> list[InstanceStatus]:
+        return [_status(inst) for inst in self.instances.values()]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _route(self, iface: str, family: int, vrid: int, src: IPAddress) -> Instance | None:
+        """keepalived matches by interface, family and VRID; unicast instances sharing a VRID
+        on one interface are told apart by their peer lists."""
+        candidates = self._routes.get((iface, family, vrid))
+        if not candidates:
+            candidates = self._routes.get(("", family, vrid))  # unicast without `interface`
+        if not candidates:
+            return None
+        for inst in candidates:
+            if any(p.address == src for p in inst.cfg.unicast_peers):
+                return inst
+        return candidates[0]
+
+    def _drop(
+        self, inst: Instance | None, reason: DropReason, src: IPAddress, detail: str = ""
+    ) -> list[Action]:
+        if inst is None:
+            self.unmatched[reason.value] = self.unmatched.get(reason.value, 0) + 1
+            return [Dropped(None, reason, src, detail)]
+        inst.stats.count(reason)
+        return [Dropped(inst.name, reason, src, detail)]
+
+    def _schedule(self, inst: Instance) -> None:
+        at = inst.next_deadline()
+        if at is not None:
+            self._seq += 1
+            heapq.heappush(self._heap, (at, self._seq, inst.name))
+
+
+def rx_policy(cfg: InstanceConfig) -> RxPolicy:
+    """What the receive checks expect of adverts for `cfg` (RFC 3768 / RFC 5798 section 7.1)."""
+    adver_int = cfg.advert_int_cs // 100 if cfg.version == 2 else cfg.advert_int_cs
+    return RxPolicy(
+        version=cfg.version,
+        adver_int=adver_int,
+        auth=cfg.auth if cfg.version == 2 else None,
+        unicast=cfg.unicast,
+        unicast_peers=cfg.unicast_peers,
+        check_unicast_src=cfg.check_unicast_src,
+        vips=tuple(v.ip for v in cfg.vips),
+        owner=cfg.owner,
+        owner_ignore_adverts=cfg.strict and cfg.owner,
+    )
+
+
+def _note_text(note: DropReason, src: IPAddress, detail: str) -> str:
+    if note == DropReason.ADVERT_INTERVAL_ERR:
+        return f"advertisement interval mismatch with {src} ({detail}) - adopting it"
+    return f"address list mismatch in advert from {src} ({detail}) - accepted"
+
+
+def _status(inst: Instance) -> InstanceStatus:
+    cfg = inst.cfg
+    return InstanceStatus(
+        name=inst.name,
+        interface=inst.interface,
+        vrid=cfg.vrid,
+        family=cfg.family,
+        version=cfg.version,
+        state=inst.state,
+        base_priority=inst.base_priority,
+        effective_priority=inst.effective_priority,
+        master_addr=inst.master_addr,
+        src=inst.src,
+        advert_int_cs=cfg.advert_int_cs,
+        master_adver_int_cs=inst.master_adver_int_cs,
+        vips=tuple(str(v.address) for v in cfg.vips),
+        faults=tuple(inst.faults.values()),
+        last_transition_at=inst.last_transition_at,
+        last_reason=inst.last_reason,
+        stats=inst.stats.as_dict(),
+    )
