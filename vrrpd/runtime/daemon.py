@@ -1,0 +1,255 @@
+"""The running daemon: one asyncio loop, one consumer task feeding the engine, one timer.
+
+Every input (datagrams, netlink link events, timer ticks, signals) goes through one bounded
+queue to the single consumer, which calls the pure engine with `now = loop.time()` and hands
+the returned actions to the executor. After each input the one `call_at` timer is re-armed to
+`engine.next_deadline()` (aioquic's adapter shape; ../../DESIGN.md "How one advert travels").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+import structlog
+
+from vrrpd import __version__
+from vrrpd.config.model import Config
+from vrrpd.core.actions import Action
+from vrrpd.core.engine import Engine
+from vrrpd.core.inputs import LinkState
+from vrrpd.errors import DropReason
+from vrrpd.io.errors import IoError
+from vrrpd.io.monitor import AddrChange, LinkMonitor
+from vrrpd.io.netlink import LinkInfo, Netlink
+from vrrpd.io.notify import Notifier
+from vrrpd.io.rawsock import SocketPool
+from vrrpd.proto.advert import Datagram
+from vrrpd.runtime.executor import Executor, Fault
+from vrrpd.runtime.logs import setup_logging
+
+log = structlog.get_logger("vrrpd")
+
+QUEUE_MAX = 4096
+DEFAULT_PID_FILE = "/run/vrrpd.pid"
+DEFAULT_VRRP_PID_FILE = "/run/vrrpd_vrrp.pid"
+
+
+class _Tick:
+    """The timer fired."""
+
+
+class _Stop:
+    """SIGTERM / SIGINT."""
+
+
+TICK, STOP = _Tick(), _Stop()
+Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop
+
+
+class Runtime:
+    """Wires the engine to the IO adapters for one configuration."""
+
+    def __init__(self, config: Config, *, detail: bool, release_vips: bool = True) -> None:
+        self.config = config
+        self.engine = Engine(config)
+        self.detail = detail
+        self.release_vips = release_vips
+        self.queue: asyncio.Queue[Input] = asyncio.Queue(QUEUE_MAX)
+        self.pool = SocketPool()
+        self.queue_drops = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._tick_pending = False
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        netlink = Netlink()
+        monitor = LinkMonitor(self._put)
+        async with asyncio.TaskGroup() as tasks:
+            notifier = Notifier(self.config, tasks.create_task)
+            executor = Executor(self.pool, netlink, notifier, tasks.create_task, self.detail)
+            try:
+                await self._startup(loop, monitor, netlink, executor)
+                await self._consume(loop, executor)
+            finally:
+                monitor.close()
+                self.pool.close()
+                executor.close()
+                notifier.close()
+        await netlink.close()
+        log.info(f"Stopped vrrpd v{__version__}")
+        return 0
+
+    async def _startup(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        monitor: LinkMonitor,
+        netlink: Netlink,
+        executor: Executor,
+    ) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._put, STOP)
+        monitor.start(loop)  # reports every link into the queue before anything else
+        now = loop.time()
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if isinstance(item, LinkInfo):
+                self.engine.on_link(_link_state(item), now)
+        # keepalived removes configured VIPs left by an unclean exit before starting.
+        for inst in self.config.instances:
+            with contextlib.suppress(IoError, OSError):
+                await netlink.del_vips(inst.interface or "", inst.vips + inst.excluded_vips)
+        faults = self._open_sockets(loop)
+        actions: list[Action] = []
+        for name, key, reason in faults:
+            actions += self.engine.set_fault(name, key, reason, now)
+        actions += self.engine.start(now)
+        await self._execute(executor, actions)
+        self._rearm(loop)
+
+    def _open_sockets(self, loop: asyncio.AbstractEventLoop) -> list[Fault]:
+        """One socket per (interface, family); an instance whose socket fails goes to FAULT."""
+        faults: list[Fault] = []
+        started: set[int] = set()
+        for inst in self.config.instances:
+            iface = inst.interface or ""
+            group = None if inst.unicast else inst.mcast_group
+            try:
+                sock = self.pool.get(iface, inst.family, group)
+            except (IoError, OSError) as exc:
+                log.error(f"({inst.name}) cannot open VRRP socket on {iface}: {exc}")
+                faults.append((inst.name, "socket", f"socket on {iface}: {exc}"))
+                continue
+            if id(sock) not in started:
+                started.add(id(sock))
+                sock.start(loop, self._put)
+        return faults
+
+    async def _consume(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
+        while True:
+            item = await self.queue.get()
+            now = loop.time()
+            match item:
+                case Datagram():
+                    actions = self.engine.receive_datagram(item, now)
+                case LinkInfo():
+                    actions = self.engine.on_link(_link_state(item), now)
+                case AddrChange():
+                    actions = []  # tracked-VIP deletion handling arrives with trackers
+                case _Tick():
+                    self._tick_pending = False
+                    actions = self.engine.on_timer(now)
+                case _Stop():
+                    log.info("Stopping")
+                    actions = self.engine.shutdown(now)
+                    if not self.release_vips:
+                        actions = [a for a in actions if type(a).__name__ != "DelVips"]
+                    await self._execute(executor, actions)
+                    return
+            await self._execute(executor, actions)
+            self._rearm(loop)
+
+    async def _execute(self, executor: Executor, actions: list[Action]) -> None:
+        """Run actions; IO failures come back as faults, whose actions run in turn."""
+        while actions:
+            faults = await executor.run(actions)
+            now = asyncio.get_running_loop().time()
+            actions = []
+            for name, key, reason in faults:
+                actions += self.engine.set_fault(name, key, reason, now)
+
+    def _rearm(self, loop: asyncio.AbstractEventLoop) -> None:
+        at = self.engine.next_deadline()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if at is not None and not self._tick_pending:
+            self._timer = loop.call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._tick_pending = True
+        self._put(TICK)
+
+    def _put(self, item: Any) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.queue_drops += 1
+            if isinstance(item, Datagram):
+                self.engine.unmatched[DropReason.QUEUE_FULL.value] = self.queue_drops
+            elif isinstance(item, _Tick | _Stop):
+                asyncio.get_running_loop().call_soon(self._put, item)  # never lose these
+
+
+def _link_state(info: LinkInfo) -> LinkState:
+    return LinkState(info.interface, info.ifindex, info.up, info.addr4, info.addr6)
+
+
+def run_daemon(options: Any, config: Config) -> int:
+    """`vrrpd -f CONF [-n] [-l] [-D] [-p PID] [-r PID]`: keepalived's VRRP process."""
+    setup_logging(
+        console=options.log_console,
+        detail=options.log_detail,
+        log_file=options.log_file,
+        syslog=not options.no_syslog,
+        facility=options.log_facility,
+        json_format=getattr(options, "log_format", "text") == "json",
+    )
+    if not options.dont_fork:
+        _daemonize()
+    pid_files = [
+        options.pid_file or DEFAULT_PID_FILE,
+        options.vrrp_pid_file or DEFAULT_VRRP_PID_FILE,
+    ]
+    for path in pid_files:
+        try:
+            with open(path, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+        except OSError as exc:
+            log.error(f"Unable to write pid file {path}: {exc.strerror}")
+            return 1
+    log.info(f"Starting vrrpd v{__version__}")
+    _sd_notify("READY=1")
+    try:
+        runtime = Runtime(
+            config, detail=options.log_detail, release_vips=not options.dont_release_vrrp
+        )
+        return asyncio.run(runtime.run())
+    except IoError as exc:
+        log.error(f"vrrpd cannot run: {exc}")
+        return 1
+    finally:
+        _sd_notify("STOPPING=1")
+        for path in pid_files:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _daemonize() -> None:
+    """The classic double fork: no controlling terminal, stdio on /dev/null."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
+def _sd_notify(state: str) -> None:
+    """systemd `Type=notify` without libsystemd: one datagram to $NOTIFY_SOCKET."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    addr = "\0" + path[1:] if path.startswith("@") else path
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(state.encode(), addr)

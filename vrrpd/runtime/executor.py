@@ -1,0 +1,171 @@
+"""Carries out the core's actions, in order, against the IO adapters.
+
+Failures never propagate as exceptions: a VIP that cannot be added or a socket that cannot send
+is logged with its cause and returned as a fault for the engine (the instance goes to FAULT),
+so nothing crashes and no VIP stays on a host that is not MASTER.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from ipaddress import IPv6Address
+from typing import assert_never
+
+import structlog
+
+from vrrpd.core.actions import (
+    Action,
+    AddVips,
+    Announce,
+    DelVips,
+    Dropped,
+    LogEvent,
+    PriorityChanged,
+    RunNotify,
+    SendAdvert,
+    StateChanged,
+)
+from vrrpd.io.announce import Announcer
+from vrrpd.io.errors import IoError
+from vrrpd.io.netlink import Netlink
+from vrrpd.io.notify import Notifier, Spawner
+from vrrpd.io.rawsock import SocketPool
+from vrrpd.proto.advert import IPAddress
+from vrrpd.proto.packet import encode
+
+log = structlog.get_logger("vrrpd")
+
+Fault = tuple[str, str, str]  # (instance, fault key, reason)
+DROP_LOG_INTERVAL_S = 10.0  # keepalived rate-limits packet error lines too
+ENCODE_CACHE_MAX = 4096
+
+
+class Executor:
+    """One per daemon; `run(actions)` returns the faults the IO layer ran into."""
+
+    def __init__(
+        self, pool: SocketPool, netlink: Netlink, notifier: Notifier, spawn: Spawner, detail: bool
+    ) -> None:
+        self.pool = pool
+        self.netlink = netlink
+        self.notifier = notifier
+        self.spawn = spawn
+        self.detail = detail
+        self.announcers: dict[str, Announcer] = {}
+        self._encoded: dict[tuple[object, ...], bytes] = {}
+        self._drop_logged: dict[tuple[str | None, str], float] = {}
+        self.send_errors = 0
+
+    async def run(self, actions: list[Action]) -> list[Fault]:
+        faults: list[Fault] = []
+        for action in actions:
+            match action:
+                case SendAdvert():
+                    faults += self._send(action)
+                case AddVips():
+                    faults += await self._add(action)
+                case DelVips():
+                    await self._delete(action)
+                case Announce():
+                    self._announce(action)
+                case RunNotify():
+                    self.notifier.fire(action.target, action.name, action.event, action.priority)
+                case LogEvent():
+                    _log_event(action, self.detail)
+                case Dropped():
+                    self._log_drop(action)
+                case StateChanged() | PriorityChanged():
+                    pass  # the matching LogEvent carries keepalived's text
+                case _:
+                    assert_never(action)
+        return faults
+
+    def _send(self, a: SendAdvert) -> list[Fault]:
+        """Steady state costs a dict lookup and a send: the bytes are cached per destination."""
+        for dst in a.dsts:
+            key = (a.advert, a.src, dst, a.checksum_as_v2)
+            payload = self._encoded.get(key)
+            if payload is None:
+                if len(self._encoded) >= ENCODE_CACHE_MAX:
+                    self._encoded.clear()
+                payload = encode(a.advert, a.src, dst, checksum_as_v2=a.checksum_as_v2)
+                self._encoded[key] = payload
+            try:
+                self.pool.get(a.interface, _family(dst)).send(payload, a.src, dst, a.ttl)
+            except (IoError, OSError) as exc:
+                self.send_errors += 1
+                log.error(f"({a.instance}) cannot send advert to {dst}: {exc}")
+                if isinstance(exc, IoError) and exc.errno in (errno.ENODEV, errno.ENXIO):
+                    return [(a.instance, "socket", f"cannot send on {a.interface}: {exc}")]
+        return []
+
+    async def _add(self, a: AddVips) -> list[Fault]:
+        try:
+            await self.netlink.add_vips(a.interface, a.vips)
+            await self.netlink.add_routes(a.routes)
+            await self.netlink.add_rules(a.rules)
+        except (IoError, OSError) as exc:
+            log.error(f"({a.instance}) cannot set VIPs on {a.interface}: {exc}")
+            return [(a.instance, "vips", f"cannot set VIPs: {exc}")]
+        return []
+
+    async def _delete(self, a: DelVips) -> None:
+        try:
+            await self.netlink.del_rules(a.rules)
+            await self.netlink.del_routes(a.routes)
+            await self.netlink.del_vips(a.interface, a.vips)
+        except (IoError, OSError) as exc:
+            log.error(f"({a.instance}) cannot remove VIPs from {a.interface}: {exc}")
+
+    def _announce(self, a: Announce) -> None:
+        if not a.addresses or a.repeat <= 0:
+            return
+        try:
+            announcer = self.announcers.get(a.interface)
+            if announcer is None:
+                announcer = self.announcers[a.interface] = Announcer(a.interface)
+        except IoError as exc:
+            log.error(f"({a.instance}) cannot send gratuitous ARP/NA: {exc}")
+            return
+        if self.detail:
+            addrs = ", ".join(str(x) for x in a.addresses)
+            log.debug(
+                f"({a.instance}) Sending/queueing gratuitous ARPs on {a.interface} for {addrs}"
+            )
+        if a.interval_s > 0:
+            self.spawn(announcer.burst(a.addresses, a.repeat, a.interval_s))
+            return
+        try:
+            for _ in range(a.repeat):
+                for address in a.addresses:
+                    announcer.send_one(address)
+        except (IoError, OSError) as exc:
+            log.error(f"({a.instance}) gratuitous ARP/NA on {a.interface} failed: {exc}")
+
+    def _log_drop(self, d: Dropped) -> None:
+        key = (d.instance, d.reason.value)
+        now = time.monotonic()
+        if now - self._drop_logged.get(key, -DROP_LOG_INTERVAL_S) < DROP_LOG_INTERVAL_S:
+            return
+        self._drop_logged[key] = now
+        who = f"({d.instance}) " if d.instance else ""
+        detail = f" ({d.detail})" if d.detail else ""
+        log.info(f"{who}dropped packet from {d.src}: {d.reason.value}{detail}")
+
+    def close(self) -> None:
+        for announcer in self.announcers.values():
+            announcer.close()
+
+
+def _family(addr: IPAddress) -> int:
+    return 6 if isinstance(addr, IPv6Address) else 4
+
+
+def _log_event(event: LogEvent, detail: bool) -> None:
+    text = f"({event.instance}) {event.message}"
+    if event.detail:
+        if detail:
+            log.debug(text)
+    else:
+        log.info(text)
