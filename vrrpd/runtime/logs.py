@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from typing import Any
 
 import structlog
 
 SYSLOG_IDENT = "vrrpd"
+SYSLOG_SOCKET = "/dev/log"
+
+
+class _QuietSyslog(logging.handlers.SysLogHandler):
+    """A syslog daemon that goes away must not turn every log line into a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def _message_only(_: Any, __: str, event: dict[str, Any]) -> str:
@@ -41,17 +50,17 @@ def setup_logging(
         handlers.append(_with(logging.StreamHandler(sys.stderr), formatter, "%(asctime)s: "))
     if log_file:
         handlers.append(_with(logging.FileHandler(log_file), formatter, "%(asctime)s: "))
-    if syslog:
-        try:
-            fac = facility if facility is not None else logging.handlers.SysLogHandler.LOG_DAEMON
-            handler = logging.handlers.SysLogHandler(address="/dev/log", facility=fac)
-            handler.ident = f"{SYSLOG_IDENT}: "
-            handlers.append(_with(handler, formatter, ""))
-        except OSError:
-            pass  # no syslog socket (containers): keepalived also carries on silently
-    root = logging.getLogger()
-    root.handlers[:] = handlers or [logging.NullHandler()]
-    root.setLevel(logging.DEBUG if detail else logging.INFO)
+    if syslog and os.path.exists(SYSLOG_SOCKET):
+        # No syslog socket (containers, namespaces): keepalived also carries on without it.
+        fac = facility if facility is not None else logging.handlers.SysLogHandler.LOG_DAEMON
+        handler = _QuietSyslog(address=SYSLOG_SOCKET, facility=fac)
+        handler.ident = f"{SYSLOG_IDENT}: "
+        handlers.append(_with(handler, formatter, ""))
+    # Only vrrpd's own loggers: -D must not turn on pyroute2's and asyncio's debug chatter.
+    ours = logging.getLogger("vrrpd")
+    ours.handlers[:] = handlers or [logging.NullHandler()]
+    ours.setLevel(logging.DEBUG if detail else logging.INFO)
+    ours.propagate = False
     structlog.configure(
         processors=[
             structlog.stdlib.add_log_level,
