@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from vrrpd import __version__
 from vrrpd.config.diag import render_problems
 from vrrpd.config.dump import dump_json, dump_yaml
-from vrrpd.config.loader import DEFAULT_CONFIG, EXIT_FATAL, check_config
+from vrrpd.config.loader import DEFAULT_CONFIG, EXIT_CONFIG_ERRORS, EXIT_FATAL, check_config
+from vrrpd.config.model import Config
+from vrrpd.errors import Problem
 from vrrpd.io.files import FileSource
 
 EXIT_USAGE = 2
@@ -51,6 +53,7 @@ class Options:
     vrrp_only: bool = False
     dont_release_vrrp: bool = False
     dont_respawn: bool = False
+    log_format: str = "text"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="log to a file",
     )
     p.add_argument("-G", "--no-syslog", action="store_true", help="do not log to syslog")
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (keepalived's lines, the default) or one JSON object per line",
+    )
     p.add_argument("-p", "--pid", dest="pid_file", metavar="FILE", help="pid file")
     p.add_argument(
         "-r", "--vrrp_pid", dest="vrrp_pid_file", metavar="FILE", help="VRRP child pid file"
@@ -161,7 +170,24 @@ def parse_args(argv: Sequence[str]) -> Options:
         vrrp_only=ns.vrrp_only,
         dont_release_vrrp=ns.dont_release_vrrp,
         dont_respawn=ns.dont_respawn,
+        log_format=ns.log_format,
     )
+
+
+def _missing_interfaces(config: Config) -> list[Problem]:
+    """keepalived `-t`: "Non-existent interface specified in configuration" makes it exit 5.
+
+    The daemon itself still runs such an instance, in FAULT until the interface appears."""
+    problems = []
+    for inst in config.instances:
+        if not inst.interface:
+            continue
+        try:
+            socket.if_nametoindex(inst.interface)
+        except OSError:
+            msg = f"Non-existent interface {inst.interface} specified in configuration"
+            problems.append(Problem(inst.location, msg, hint="the instance would start in FAULT"))
+    return problems
 
 
 def default_config_id() -> str:
@@ -182,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.problems:
         print(render_problems(result.problems, source), file=sys.stderr)
     if options.config_test:
+        missing = _missing_interfaces(result.config) if result.config else []
+        if missing:
+            print(render_problems(missing, source), file=sys.stderr)
+            return max(result.exit_code, EXIT_CONFIG_ERRORS)
         return result.exit_code
     if result.config is None or result.errors:
         print(f"vrrpd: {options.config_file} has errors; not starting", file=sys.stderr)

@@ -92,3 +92,15 @@ def test_errors_refuse_to_start(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-v"]) == 0
     assert capsys.readouterr().out.startswith("vrrpd v")
+
+
+def test_config_test_reports_a_non_existent_interface_like_keepalived(tmp_path, capsys):
+    """keepalived -t exits 5 with "Non-existent interface specified in configuration"."""
+    conf = tmp_path / "k.conf"
+    conf.write_text(
+        "vrrp_instance VI_1 {\n  interface vrl-nosuch0\n  virtual_router_id 51\n"
+        "  virtual_ipaddress {\n    192.0.2.10\n  }\n}\n"
+    )
+    assert main(["-t", "-f", str(conf)]) == 5
+    err = capsys.readouterr().err
+    assert f"{conf}:1:1: error: Non-existent interface vrl-nosuch0 specified" in err
