@@ -28,11 +28,11 @@ Decisions follow keepalived's `vrrp_state_backup` / `vrrp_state_master_rx`:
 from __future__ import annotations
 
 from vrrpd.config.model import InstanceConfig
+from vrrpd.core import emit
 from vrrpd.core.actions import (
     Action,
     AddVips,
     Announce,
-    DelVips,
     LogEvent,
     NotifyEvent,
     NotifyTarget,
@@ -47,16 +47,10 @@ from vrrpd.core.timers import master_down_interval_s, skew_time_s
 from vrrpd.errors import VrrpdError
 from vrrpd.proto.advert import Advert, IPAddress
 from vrrpd.proto.constants import (
-    AUTH_AH,
-    AUTH_NONE,
-    AUTH_PASS,
     PRIORITY_MAX_EFFECTIVE,
     PRIORITY_MIN_EFFECTIVE,
     PRIORITY_OWNER,
     PRIORITY_STOP,
-    VRRP_GROUP4,
-    VRRP_GROUP6,
-    VRRP_TTL,
     VRRP_VERSION_2,
 )
 
@@ -145,24 +139,8 @@ class Instance:
         return min(pending) if pending else None
 
     def advert(self, priority: int | None = None) -> Advert:
-        """The advert this instance sends (RFC 3768 5.1 / RFC 5798 5.1), at `priority` or ours."""
-        cfg = self.cfg
-        adver_int = cfg.advert_int_cs // 100 if cfg.version == VRRP_VERSION_2 else cfg.advert_int_cs
-        auth_type, auth_data = AUTH_NONE, b""
-        if cfg.version == VRRP_VERSION_2:
-            auth_data = bytes(8)
-            if cfg.auth is not None:
-                auth_type = AUTH_PASS if cfg.auth.type == "PASS" else AUTH_AH
-                auth_data = cfg.auth.password[:8].ljust(8, b"\0")
-        return Advert(
-            version=cfg.version,
-            vrid=cfg.vrid,
-            priority=self.effective_priority if priority is None else priority,
-            adver_int=adver_int,
-            addresses=tuple(v.ip for v in cfg.vips),
-            auth_type=auth_type,
-            auth_data=auth_data,
-        )
+        """The advert this instance sends, at `priority` or its effective priority."""
+        return emit.advert_for(self.cfg, self.effective_priority if priority is None else priority)
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -456,40 +434,16 @@ class Instance:
         self.stats.advert_sent += 1
         if priority == PRIORITY_STOP:
             self.stats.pri_zero_sent += 1
-        cfg = self.cfg
-        if cfg.unicast_peers:
-            dsts: tuple[IPAddress, ...] = tuple(p.address for p in cfg.unicast_peers)
-            ttl = cfg.unicast_ttl if cfg.unicast_ttl is not None else VRRP_TTL
-        else:
-            group = cfg.mcast_group or (VRRP_GROUP6 if cfg.family == 6 else VRRP_GROUP4)
-            dsts, ttl = (group,), VRRP_TTL
-        return SendAdvert(
-            self.name, self.interface, self.advert(priority), self.src, dsts, ttl,
-            cfg.v3_checksum_as_v2,
-        )  # fmt: skip
+        return emit.send_advert(self.cfg, self.src, self.advert(priority))
 
     def _add_vips(self) -> AddVips:
-        cfg = self.cfg
-        return AddVips(
-            self.name, self.interface, cfg.vips + cfg.excluded_vips,
-            cfg.virtual_routes, cfg.virtual_rules,
-        )  # fmt: skip
+        return emit.add_vips(self.cfg)
 
     def _remove_vips(self) -> list[Action]:
-        cfg = self.cfg
-        return [
-            LogEvent(self.name, "removing VIPs.", detail=True),
-            DelVips(
-                self.name, self.interface, cfg.vips + cfg.excluded_vips,
-                cfg.virtual_routes, cfg.virtual_rules,
-            ),
-        ]  # fmt: skip
+        return [LogEvent(self.name, "removing VIPs.", detail=True), emit.del_vips(self.cfg)]
 
     def _announce(self, repeat: int) -> Announce:
-        cfg = self.cfg
-        addrs = tuple(v.ip for v in cfg.vips + cfg.excluded_vips)
-        interval = cfg.garp.na_interval_s if cfg.family == 6 else cfg.garp.interval_s
-        return Announce(self.name, self.interface, addrs, repeat, interval)
+        return emit.announce(self.cfg, repeat)
 
     def _notify(self, event: NotifyEvent) -> RunNotify:
         return RunNotify(NotifyTarget.INSTANCE, self.name, event, self.effective_priority)
