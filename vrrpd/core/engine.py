@@ -85,6 +85,15 @@ class Engine:
             self._schedule(inst)
         return actions
 
+    def on_address_removed(self, interface: str, address: IPAddress, now: float) -> list[Action]:
+        """netlink reported an address deleted from `interface` (tracked-VIP handling)."""
+        actions: list[Action] = []
+        for inst in self.instances.values():
+            if inst.interface == interface or any(v.dev == interface for v in inst.cfg.vips):
+                actions += inst.on_vip_deleted(address, now)
+                self._schedule(inst)
+        return actions
+
     def start(self, now: float) -> list[Action]:
         """Leave INIT: instances whose interface is missing start in FAULT (keepalived `(init)`)."""
         actions: list[Action] = []

@@ -195,6 +195,19 @@ class Instance:
             return actions
         return []
 
+    def on_vip_deleted(self, address: IPAddress, now: float) -> list[Action]:
+        """A VIP vanished from the interface while MASTER (keepalived `keepalived_netlink.c`):
+        unless it is `no_track`, go to BACKUP, removing the rest, and let the election re-run."""
+        if self.state != State.MASTER:
+            return []
+        tracked = any(v.ip == address and v.track for v in self.cfg.vips + self.cfg.excluded_vips)
+        if not tracked:
+            return []
+        reason = f"VIP {address} deleted"
+        return [LogEvent(self.name, f"{reason} - entering BACKUP"), *self._leave_master(
+            now, State.BACKUP, reason
+        )]  # fmt: skip
+
     def set_link_src(self, addr: IPAddress | None, now: float) -> list[Action]:
         """The interface's primary address changed; no address to send from is a fault."""
         self.link_src = addr

@@ -139,8 +139,10 @@ class Runtime:
                     actions = self.engine.receive_datagram(item, now)
                 case LinkInfo():
                     actions = self.engine.on_link(_link_state(item), now)
+                case AddrChange(added=False):
+                    actions = self.engine.on_address_removed(item.interface, item.address.ip, now)
                 case AddrChange():
-                    actions = []  # tracked-VIP deletion handling arrives with trackers
+                    actions = []
                 case _Tick():
                     self._tick_pending = False
                     actions = self.engine.on_timer(now)

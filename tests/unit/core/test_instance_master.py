@@ -194,3 +194,22 @@ def test_transition_table_rejects_impossible_changes():
     inst = make_instance()
     with pytest.raises(TransitionError):
         inst._set_state(State.MASTER, "bug", 0.0)
+
+
+def test_tracked_vip_deleted_from_outside_sends_master_to_backup():
+    inst = master()
+    actions = inst.on_vip_deleted(VIPS[0], 6.0)
+    assert actions[0] == LogEvent("VI_1", "VIP 192.0.2.10 deleted - entering BACKUP")
+    assert actions[1] == StateChanged("VI_1", State.MASTER, State.BACKUP, "VIP 192.0.2.10 deleted")
+    assert inst.state == State.BACKUP
+    assert inst.down_at is not None  # the election runs again
+
+
+def test_no_track_vip_deleted_from_outside_is_ignored():
+    from dataclasses import replace
+
+    from core_builders import VIP
+
+    inst = master(vips=(replace(VIP, track=False),))
+    assert inst.on_vip_deleted(VIPS[0], 6.0) == []
+    assert inst.state == State.MASTER
