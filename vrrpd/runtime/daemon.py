@@ -29,6 +29,7 @@ from vrrpd.io.monitor import AddrChange, LinkMonitor
 from vrrpd.io.netlink import LinkInfo, Netlink
 from vrrpd.io.notify import Notifier
 from vrrpd.io.rawsock import SocketPool
+from vrrpd.io.timerfd import TimerFd
 from vrrpd.proto.advert import Datagram
 from vrrpd.runtime.executor import Executor, Fault
 from vrrpd.runtime.logs import setup_logging
@@ -64,12 +65,17 @@ class Runtime:
         self.pool = SocketPool()
         self.queue_drops = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._timerfd: TimerFd | None = None
         self._tick_pending = False
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         netlink = Netlink()
         monitor = LinkMonitor(self._put)
+        try:
+            self._timerfd = TimerFd(loop, self._fire)
+        except (OSError, AttributeError) as exc:
+            log.warning(f"no timerfd ({exc}); timers fall back to millisecond precision")
         async with asyncio.TaskGroup() as tasks:
             notifier = Notifier(self.config, tasks.create_task)
             executor = Executor(self.pool, netlink, notifier, tasks.create_task, self.detail)
@@ -78,6 +84,8 @@ class Runtime:
                 await self._consume(loop, executor)
             finally:
                 monitor.close()
+                if self._timerfd is not None:
+                    self._timerfd.close()
                 self.pool.close()
                 executor.close()
                 notifier.close()
@@ -167,6 +175,9 @@ class Runtime:
 
     def _rearm(self, loop: asyncio.AbstractEventLoop) -> None:
         at = self.engine.next_deadline()
+        if self._timerfd is not None:
+            self._timerfd.arm(None if self._tick_pending else at)
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
