@@ -31,6 +31,7 @@ from vrrpd.io.notify import Notifier
 from vrrpd.io.rawsock import SocketPool
 from vrrpd.io.timerfd import TimerFd
 from vrrpd.proto.advert import Datagram
+from vrrpd.runtime.dumps import DEFAULT_STATS, dump_path, format_stats, write_atomic
 from vrrpd.runtime.executor import Executor, Fault
 from vrrpd.runtime.logs import setup_logging
 
@@ -49,15 +50,32 @@ class _Stop:
     """SIGTERM / SIGINT."""
 
 
+class _Stats:
+    """SIGUSR2 (keepalived STATS) or SIGRTMAX-1 (STATS_CLEAR: dump, then zero the counters)."""
+
+    def __init__(self, clear: bool) -> None:
+        self.clear = clear
+
+
 TICK, STOP = _Tick(), _Stop()
-Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop
+Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop | _Stats
 
 
 class Runtime:
     """Wires the engine to the IO adapters for one configuration."""
 
-    def __init__(self, config: Config, *, detail: bool, release_vips: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        detail: bool,
+        release_vips: bool = True,
+        pid_file: str | None = None,
+    ) -> None:
         self.config = config
+        self.stats_file = dump_path(
+            config.global_defs.stats_dump_file, DEFAULT_STATS, pid_file, "stats"
+        )
         self.engine = Engine(config)
         self.detail = detail
         self.release_vips = release_vips
@@ -102,6 +120,8 @@ class Runtime:
     ) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._put, STOP)
+        loop.add_signal_handler(signal.SIGUSR2, self._put, _Stats(clear=False))
+        loop.add_signal_handler(signal.SIGRTMAX - 1, self._put, _Stats(clear=True))
         monitor.start(loop)  # reports every link into the queue before anything else
         now = loop.time()
         while not self.queue.empty():
@@ -154,6 +174,9 @@ class Runtime:
                 case _Tick():
                     self._tick_pending = False
                     actions = self.engine.on_timer(now)
+                case _Stats():
+                    self._write_stats(item.clear)
+                    actions = []
                 case _Stop():
                     log.info("Stopping")
                     actions = self.engine.shutdown(now)
@@ -163,6 +186,15 @@ class Runtime:
                     return
             await self._execute(executor, actions)
             self._rearm(loop)
+
+    def _write_stats(self, clear: bool) -> None:
+        try:
+            write_atomic(self.stats_file, format_stats(self.engine.status()))
+        except OSError as exc:
+            log.error(f"Unable to write stats file {self.stats_file}: {exc.strerror}")
+        if clear:
+            for inst in self.engine.instances.values():
+                inst.stats.clear()
 
     async def _execute(self, executor: Executor, actions: list[Action]) -> None:
         """Run actions; IO failures come back as faults, whose actions run in turn."""
@@ -231,7 +263,10 @@ def run_daemon(options: Any, config: Config) -> int:
     _sd_notify("READY=1")
     try:
         runtime = Runtime(
-            config, detail=options.log_detail, release_vips=not options.dont_release_vrrp
+            config,
+            detail=options.log_detail,
+            release_vips=not options.dont_release_vrrp,
+            pid_file=options.pid_file,
         )
         return asyncio.run(runtime.run())
     except IoError as exc:
