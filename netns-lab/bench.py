@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -88,7 +89,12 @@ def load(args: argparse.Namespace, impls: list[str], run_id: str) -> list[dict[s
     for adv, version in ((1.0, 2), (0.1, 3)):
         for n in (int(x) for x in args.load_sizes.split(",")):
             for impl in impls:
-                rec = run_load(impl, BenchSpec(n, adv, version, 4), window, args.settle)
+                spec = BenchSpec(n, adv, version, 4)
+                try:
+                    rec = run_load(impl, spec, window, args.settle)
+                except (LabError, subprocess.TimeoutExpired) as exc:
+                    print(f"  {impl} {n} instances at {adv:g} s: FAILED: {exc}")
+                    rec = {"impl": impl, "instances": n, "advert_int_s": adv, "error": str(exc)}
                 rec["run_id"] = run_id
                 record("bench_load", rec, args)
                 out.append(rec)

@@ -49,6 +49,10 @@ def load_table(records: list[dict[str, Any]]) -> str:
         records, key=lambda r: (-r["advert_int_s"], r["instances"], r["impl"] != "vrrpd")
     )
     for r in ordered:
+        if "error" in r:
+            lines.append(f"| {r['advert_int_s'] * 1000:g} ms | | {r['instances']} | {r['impl']} "
+                         f"| failed: {r['error'][:60]} |")  # fmt: skip
+            continue
         row = [
             f"{r['advert_int_s'] * 1000:g} ms",
             f"v{r['version']}",
