@@ -19,11 +19,12 @@ from vrrpd.core.actions import Action, Dropped, LogEvent, State
 from vrrpd.core.inputs import LinkState
 from vrrpd.core.instance import LINK_FAULT, Instance
 from vrrpd.errors import DropReason, PacketError
-from vrrpd.proto.advert import Datagram, IPAddress
-from vrrpd.proto.checks import RxPolicy, check_advert
+from vrrpd.proto.advert import Advert, Datagram, IPAddress
+from vrrpd.proto.checks import CheckResult, RxPolicy, check_advert
 from vrrpd.proto.packet import decode
 
 RouteKey = tuple[str, int, int]  # (interface, family, VRID)
+RX_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,9 @@ class Engine:
         self._ifnames: dict[int, str] = {}
         self.unmatched: dict[str, int] = {}
         self._heap: list[tuple[float, int, str]] = []
+        # Accepted adverts repeat byte for byte every interval; decoding, routing and checking
+        # them is a pure function of (bytes, src, dst, ttl, ifindex), so the result is reused.
+        self._rx_cache: dict[tuple[object, ...], tuple[Instance, Advert, CheckResult]] = {}
         self._seq = 0
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -73,6 +77,7 @@ class Engine:
         """netlink reported an interface (new, up/down, addresses changed)."""
         self.links[link.interface] = link
         self._ifnames[link.ifindex] = link.interface
+        self._rx_cache.clear()  # routing by ifindex may have changed
         actions: list[Action] = []
         for inst in self.instances.values():
             if inst.interface != link.interface:
@@ -108,21 +113,18 @@ class Engine:
 
     def receive_datagram(self, dgram: Datagram, now: float) -> list[Action]:
         """One received VRRP packet: decode, route, check, then the state machine."""
-        iface = self._ifnames.get(dgram.ifindex, "")
-        try:
-            advert = decode(dgram.data, dgram.src, dgram.dst)
-        except PacketError as err:
-            vrid = dgram.data[1] if len(dgram.data) > 1 else 0
-            inst = self._route(iface, dgram.family, vrid, dgram.src)
-            return self._drop(inst, err.reason, dgram.src, err.detail)
-        inst = self._route(iface, dgram.family, advert.vrid, dgram.src)
-        if inst is None:
-            return self._drop(None, DropReason.UNKNOWN_VRID, dgram.src, f"VRID {advert.vrid}")
+        key = (dgram.data, dgram.src, dgram.dst, dgram.ttl, dgram.ifindex)
+        hit = self._rx_cache.get(key)
+        if hit is None:
+            checked = self._decode_and_check(dgram)
+            if isinstance(checked, list):
+                return checked  # dropped
+            if len(self._rx_cache) >= RX_CACHE_MAX:
+                self._rx_cache.clear()
+            self._rx_cache[key] = hit = checked
+        inst, advert, result = hit
         if dgram.src == inst.src:
             return self._drop(inst, DropReason.OWN_ADVERT, dgram.src)
-        result = check_advert(advert, dgram, self._policies[inst.name])
-        if result.drop is not None:
-            return self._drop(inst, result.drop, dgram.src, result.detail)
         actions: list[Action] = []
         for note in result.notes:
             skip = note == DropReason.ADDR_LIST_ERR and inst.cfg.skip_check_adv_addr
@@ -133,6 +135,25 @@ class Engine:
         actions += inst.on_advert(advert, dgram.src, now)
         self._schedule(inst)
         return actions
+
+    def _decode_and_check(
+        self, dgram: Datagram
+    ) -> tuple[Instance, Advert, CheckResult] | list[Action]:
+        """RFC 5798 / RFC 3768 section 7.1 for one datagram: accepted, or the drop actions."""
+        iface = self._ifnames.get(dgram.ifindex, "")
+        try:
+            advert = decode(dgram.data, dgram.src, dgram.dst)
+        except PacketError as err:
+            vrid = dgram.data[1] if len(dgram.data) > 1 else 0
+            inst = self._route(iface, dgram.family, vrid, dgram.src)
+            return self._drop(inst, err.reason, dgram.src, err.detail)
+        inst = self._route(iface, dgram.family, advert.vrid, dgram.src)
+        if inst is None:
+            return self._drop(None, DropReason.UNKNOWN_VRID, dgram.src, f"VRID {advert.vrid}")
+        result = check_advert(advert, dgram, self._policies[inst.name])
+        if result.drop is not None:
+            return self._drop(inst, result.drop, dgram.src, result.detail)
+        return inst, advert, result
 
     def on_timer(self, now: float) -> list[Action]:
         """Fire every instance deadline due at `now` (only the due instances are touched)."""

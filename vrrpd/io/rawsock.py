@@ -174,8 +174,8 @@ class RawSocket:
                 ifindex = struct.unpack_from("i", value)[0]
         return Datagram(
             data=data[ihl:end],
-            src=IPv4Address(data[12:16]),
-            dst=IPv4Address(data[16:20]),
+            src=_addr4(data[12:16]),
+            dst=_addr4(data[16:20]),
             ifindex=ifindex,
             ttl=data[8],
         )
@@ -221,6 +221,20 @@ class RawSocket:
             self._loop.remove_reader(self.sock.fileno())
             self._loop = None
         self.sock.close()
+
+
+_ADDR4_CACHE: dict[bytes, IPv4Address] = {}
+
+
+def _addr4(raw: bytes) -> IPv4Address:
+    """IPv4Address objects for the few peers and groups a router hears, reused: building one
+    costs more than the rest of the receive path's header parsing."""
+    addr = _ADDR4_CACHE.get(raw)
+    if addr is None:
+        if len(_ADDR4_CACHE) >= 4096:
+            _ADDR4_CACHE.clear()
+        addr = _ADDR4_CACHE[raw] = IPv4Address(raw)
+    return addr
 
 
 def _packed(addr: IPAddress | None, size: int) -> bytes:

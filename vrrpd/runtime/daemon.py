@@ -20,7 +20,7 @@ import structlog
 
 from vrrpd import __version__
 from vrrpd.config.model import Config
-from vrrpd.core.actions import Action
+from vrrpd.core.actions import Action, DelVips
 from vrrpd.core.engine import Engine
 from vrrpd.core.inputs import LinkState
 from vrrpd.errors import DropReason
@@ -84,6 +84,7 @@ class Runtime:
         self.queue_drops = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timerfd: TimerFd | None = None
+        self._armed_at: float | None = None
         self._tick_pending = False
 
     async def run(self) -> int:
@@ -159,33 +160,43 @@ class Runtime:
         return faults
 
     async def _consume(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
+        """Drain everything queued per wake-up, then re-arm the timer once: at 2000 adverts/s
+        a task switch and a timer syscall per packet would cost more than the engine itself."""
         while True:
-            item = await self.queue.get()
-            now = loop.time()
-            match item:
-                case Datagram():
-                    actions = self.engine.receive_datagram(item, now)
-                case LinkInfo():
-                    actions = self.engine.on_link(_link_state(item), now)
-                case AddrChange(added=False):
-                    actions = self.engine.on_address_removed(item.interface, item.address.ip, now)
-                case AddrChange():
-                    actions = []
-                case _Tick():
-                    self._tick_pending = False
-                    actions = self.engine.on_timer(now)
-                case _Stats():
-                    self._write_stats(item.clear)
-                    actions = []
-                case _Stop():
-                    log.info("Stopping")
-                    actions = self.engine.shutdown(now)
-                    if not self.release_vips:
-                        actions = [a for a in actions if type(a).__name__ != "DelVips"]
-                    await self._execute(executor, actions)
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            for item in batch:
+                if isinstance(item, _Stop):
+                    await self._stop(loop, executor)
                     return
-            await self._execute(executor, actions)
+                actions = self._dispatch(item, loop.time())
+                if actions:
+                    await self._execute(executor, actions)
             self._rearm(loop)
+
+    def _dispatch(self, item: Input, now: float) -> list[Action]:
+        match item:
+            case Datagram():
+                return self.engine.receive_datagram(item, now)
+            case LinkInfo():
+                return self.engine.on_link(_link_state(item), now)
+            case AddrChange(added=False):
+                return self.engine.on_address_removed(item.interface, item.address.ip, now)
+            case _Tick():
+                self._tick_pending = False
+                return self.engine.on_timer(now)
+            case _Stats():
+                self._write_stats(item.clear)
+        return []
+
+    async def _stop(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
+        """keepalived STOP: masters send priority 0 and release (unless -V), then STOP notifies."""
+        log.info("Stopping")
+        actions = self.engine.shutdown(loop.time())
+        if not self.release_vips:
+            actions = [a for a in actions if not isinstance(a, DelVips)]
+        await self._execute(executor, actions)
 
     def _write_stats(self, clear: bool) -> None:
         try:
@@ -208,7 +219,10 @@ class Runtime:
     def _rearm(self, loop: asyncio.AbstractEventLoop) -> None:
         at = self.engine.next_deadline()
         if self._timerfd is not None:
-            self._timerfd.arm(None if self._tick_pending else at)
+            want = None if self._tick_pending else at
+            if want != self._armed_at:  # most adverts leave the earliest deadline unchanged
+                self._timerfd.arm(want)
+                self._armed_at = want
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -218,6 +232,7 @@ class Runtime:
 
     def _fire(self) -> None:
         self._timer = None
+        self._armed_at = None
         self._tick_pending = True
         self._put(TICK)
 
