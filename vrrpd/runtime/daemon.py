@@ -14,6 +14,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -34,6 +36,7 @@ from vrrpd.proto.advert import Datagram
 from vrrpd.runtime.dumps import DEFAULT_STATS, dump_path, format_stats, write_atomic
 from vrrpd.runtime.executor import Executor, Fault
 from vrrpd.runtime.logs import setup_logging
+from vrrpd.runtime.services import Service, build_services
 
 log = structlog.get_logger("vrrpd")
 
@@ -57,8 +60,20 @@ class _Stats:
         self.clear = clear
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Run `fn(now)` in the consumer task, the one place engine state changes.
+
+    Trackers, the control socket and reload hand their engine calls over this way; whatever
+    `fn` returns that is a list of actions is executed, and `done` (if any) gets the result.
+    """
+
+    fn: Callable[[float], Any]
+    done: asyncio.Future[Any] | None = None
+
+
 TICK, STOP = _Tick(), _Stop()
-Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop | _Stats
+Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop | _Stats | Call
 
 
 class Runtime:
@@ -86,6 +101,20 @@ class Runtime:
         self._timerfd: TimerFd | None = None
         self._armed_at: float | None = None
         self._tick_pending = False
+        self.link_listeners: list[Callable[[LinkInfo], None]] = []
+        self.services: list[Service] = []
+        self.tasks: asyncio.TaskGroup | None = None
+        self.executor: Executor | None = None
+
+    def submit(self, fn: Callable[[float], Any]) -> None:
+        """Queue `fn(now)` for the consumer; its returned actions are executed."""
+        self._put(Call(fn))
+
+    async def call(self, fn: Callable[[float], Any]) -> Any:
+        """Queue `fn(now)` and wait for what it returns (status queries, control commands)."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._put(Call(fn, done))
+        return await done
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -96,12 +125,15 @@ class Runtime:
         except (OSError, AttributeError) as exc:
             log.warning(f"no timerfd ({exc}); timers fall back to millisecond precision")
         async with asyncio.TaskGroup() as tasks:
+            self.tasks = tasks
             notifier = Notifier(self.config, tasks.create_task)
             executor = Executor(self.pool, netlink, notifier, tasks.create_task, self.detail)
+            self.executor = executor
             try:
                 await self._startup(loop, monitor, netlink, executor)
                 await self._consume(loop, executor)
             finally:
+                await self._stop_services()
                 monitor.close()
                 if self._timerfd is not None:
                     self._timerfd.close()
@@ -139,7 +171,19 @@ class Runtime:
             actions += self.engine.set_fault(name, key, reason, now)
         actions += self.engine.start(now)
         await self._execute(executor, actions)
+        for service in build_services(self):
+            await service.start()
+            self.services.append(service)
         self._rearm(loop)
+
+    async def _stop_services(self) -> None:
+        """Last started, first stopped; a failing stop is logged, never blocks the others."""
+        while self.services:
+            service = self.services.pop()
+            try:
+                await service.stop()
+            except Exception as exc:  # shutdown must go on
+                log.error(f"stopping {service.name} failed: {exc!r}")
 
     def _open_sockets(self, loop: asyncio.AbstractEventLoop) -> list[Fault]:
         """One socket per (interface, family); an instance whose socket fails goes to FAULT."""
@@ -180,6 +224,8 @@ class Runtime:
             case Datagram():
                 return self.engine.receive_datagram(item, now)
             case LinkInfo():
+                for listener in self.link_listeners:
+                    listener(item)
                 return self.engine.on_link(_link_state(item), now)
             case AddrChange(added=False):
                 return self.engine.on_address_removed(item.interface, item.address.ip, now)
@@ -188,11 +234,26 @@ class Runtime:
                 return self.engine.on_timer(now)
             case _Stats():
                 self._write_stats(item.clear)
+            case Call():
+                return self._run_call(item, now)
         return []
+
+    def _run_call(self, item: Call, now: float) -> list[Action]:
+        try:
+            result = item.fn(now)
+        except Exception as exc:  # a bad request must not stop the daemon
+            log.error(f"internal call failed: {exc!r}")
+            if item.done is not None and not item.done.done():
+                item.done.set_exception(exc)
+            return []
+        if item.done is not None and not item.done.done():
+            item.done.set_result(result)
+        return result if isinstance(result, list) else []
 
     async def _stop(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
         """keepalived STOP: masters send priority 0 and release (unless -V), then STOP notifies."""
         log.info("Stopping")
+        await self._stop_services()  # no tracker or control input after this point
         actions = self.engine.shutdown(loop.time())
         if not self.release_vips:
             actions = [a for a in actions if not isinstance(a, DelVips)]
@@ -243,7 +304,7 @@ class Runtime:
             self.queue_drops += 1
             if isinstance(item, Datagram):
                 self.engine.unmatched[DropReason.QUEUE_FULL.value] = self.queue_drops
-            elif isinstance(item, _Tick | _Stop):
+            elif isinstance(item, _Tick | _Stop | Call):
                 asyncio.get_running_loop().call_soon(self._put, item)  # never lose these
 
 
