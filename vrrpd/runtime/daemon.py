@@ -37,6 +37,7 @@ from vrrpd.runtime.dumps import DEFAULT_STATS, dump_path, format_stats, write_at
 from vrrpd.runtime.executor import Executor, Fault
 from vrrpd.runtime.logs import setup_logging
 from vrrpd.runtime.services import Service, build_services
+from vrrpd.runtime.vmacs import VmacRuntime, vmac_config
 
 log = structlog.get_logger("vrrpd")
 
@@ -91,7 +92,8 @@ class Runtime:
         self.stats_file = dump_path(
             config.global_defs.stats_dump_file, DEFAULT_STATS, pid_file, "stats"
         )
-        self.engine = Engine(config)
+        self.engine = Engine(vmac_config(config))
+        self.vmacs: VmacRuntime | None = None
         self.detail = detail
         self.release_vips = release_vips
         self.queue: asyncio.Queue[Input] = asyncio.Queue(QUEUE_MAX)
@@ -119,6 +121,7 @@ class Runtime:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         netlink = Netlink()
+        self.vmacs = VmacRuntime.build(self.config, netlink)
         monitor = LinkMonitor(self._put)
         try:
             self._timerfd = TimerFd(loop, self._fire)
@@ -140,6 +143,7 @@ class Runtime:
                 self.pool.close()
                 executor.close()
                 notifier.close()
+        await self.vmacs.remove_all()  # after the VIPs on them are gone
         await netlink.close()
         log.info(f"Stopped vrrpd v{__version__}")
         return 0
@@ -155,17 +159,20 @@ class Runtime:
             loop.add_signal_handler(sig, self._put, STOP)
         loop.add_signal_handler(signal.SIGUSR2, self._put, _Stats(clear=False))
         loop.add_signal_handler(signal.SIGRTMAX - 1, self._put, _Stats(clear=True))
+        assert self.vmacs is not None
+        faults = await self.vmacs.create()
+        executor.announce_dev.update(self.vmacs.announce_dev)
         monitor.start(loop)  # reports every link into the queue before anything else
         now = loop.time()
         while not self.queue.empty():
             item = self.queue.get_nowait()
             if isinstance(item, LinkInfo):
-                self.engine.on_link(_link_state(item), now)
+                self._on_link(item, now)
         # keepalived removes configured VIPs left by an unclean exit before starting.
-        for inst in self.config.instances:
+        for inst in self.engine.config.instances:  # as run: `use_vmac` VIPs live on the VMAC
             with contextlib.suppress(IoError, OSError):
                 await netlink.del_vips(inst.interface or "", inst.vips + inst.excluded_vips)
-        faults = self._open_sockets(loop)
+        faults += self._open_sockets(loop)
         actions: list[Action] = []
         for name, key, reason in faults:
             actions += self.engine.set_fault(name, key, reason, now)
@@ -189,7 +196,7 @@ class Runtime:
         """One socket per (interface, family); an instance whose socket fails goes to FAULT."""
         faults: list[Fault] = []
         started: set[int] = set()
-        for inst in self.config.instances:
+        for inst in self.engine.config.instances:
             iface = inst.interface or ""
             group = None if inst.unicast else inst.mcast_group
             try:
@@ -226,7 +233,7 @@ class Runtime:
             case LinkInfo():
                 for listener in self.link_listeners:
                     listener(item)
-                return self.engine.on_link(_link_state(item), now)
+                return self._on_link(item, now)
             case AddrChange(added=False):
                 return self.engine.on_address_removed(item.interface, item.address.ip, now)
             case _Tick():
@@ -237,6 +244,17 @@ class Runtime:
             case Call():
                 return self._run_call(item, now)
         return []
+
+    def _on_link(self, info: LinkInfo, now: float) -> list[Action]:
+        """A link report; a VMAC borrows its parent's addresses, so it is re-reported with it."""
+        if self.vmacs is None:
+            return self.engine.on_link(_link_state(info), now)
+        actions = self.engine.on_link(_link_state(self.vmacs.link_state(info)), now)
+        for name in self.vmacs.vmacs_of(info.interface):
+            known = self.vmacs.links.get(name)
+            if known is not None:
+                actions += self.engine.on_link(_link_state(self.vmacs.link_state(known)), now)
+        return actions
 
     def _run_call(self, item: Call, now: float) -> list[Action]:
         try:

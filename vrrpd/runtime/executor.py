@@ -53,6 +53,7 @@ class Executor:
         self.spawn = spawn
         self.detail = detail
         self.announcers: dict[str, Announcer] = {}
+        self.announce_dev: dict[str, str] = {}  # instance -> interface its GARPs go out of
         self._encoded: dict[tuple[object, ...], bytes] = {}
         self._drop_logged: dict[tuple[str | None, str], float] = {}
         self.send_errors = 0
@@ -121,18 +122,17 @@ class Executor:
     def _announce(self, a: Announce) -> None:
         if not a.addresses or a.repeat <= 0:
             return
+        iface = self.announce_dev.get(a.instance, a.interface)  # use_vmac: GARP from the VMAC
         try:
-            announcer = self.announcers.get(a.interface)
+            announcer = self.announcers.get(iface)
             if announcer is None:
-                announcer = self.announcers[a.interface] = Announcer(a.interface)
+                announcer = self.announcers[iface] = Announcer(iface)
         except IoError as exc:
             log.error(f"({a.instance}) cannot send gratuitous ARP/NA: {exc}")
             return
         if self.detail:
             addrs = ", ".join(str(x) for x in a.addresses)
-            log.debug(
-                f"({a.instance}) Sending/queueing gratuitous ARPs on {a.interface} for {addrs}"
-            )
+            log.debug(f"({a.instance}) Sending/queueing gratuitous ARPs on {iface} for {addrs}")
         if a.interval_s > 0:
             self.spawn(announcer.burst(a.addresses, a.repeat, a.interval_s))
             return
@@ -141,7 +141,7 @@ class Executor:
                 for address in a.addresses:
                     announcer.send_one(address)
         except (IoError, OSError) as exc:
-            log.error(f"({a.instance}) gratuitous ARP/NA on {a.interface} failed: {exc}")
+            log.error(f"({a.instance}) gratuitous ARP/NA on {iface} failed: {exc}")
 
     def _log_drop(self, d: Dropped) -> None:
         key = (d.instance, d.reason.value)
