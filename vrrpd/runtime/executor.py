@@ -24,6 +24,7 @@ from vrrpd.core.actions import (
     PriorityChanged,
     RunNotify,
     SendAdvert,
+    State,
     StateChanged,
 )
 from vrrpd.io.announce import Announcer
@@ -68,6 +69,8 @@ class Executor:
                     faults += await self._add(action)
                 case DelVips():
                     await self._delete(action)
+                case Announce() if any(f[0] == action.instance for f in faults):
+                    pass  # never announce addresses that could not all be added
                 case Announce():
                     self._announce(action)
                 case RunNotify():
@@ -76,6 +79,8 @@ class Executor:
                     _log_event(action, self.detail)
                 case Dropped():
                     self._log_drop(action)
+                case StateChanged(new=State.FAULT):
+                    log.info(f"({action.instance}) FAULT because {action.reason}")
                 case StateChanged() | PriorityChanged():
                     pass  # the matching LogEvent carries keepalived's text
                 case _:
