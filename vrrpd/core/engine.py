@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from vrrpd.config.model import Config, InstanceConfig
 from vrrpd.core.actions import Action, Dropped, LogEvent, State
 from vrrpd.core.inputs import LinkState
-from vrrpd.core.instance import LINK_FAULT, Instance
+from vrrpd.core.instance import LINK_FAULT, Instance, ManualError
 from vrrpd.errors import DropReason, PacketError
 from vrrpd.proto.advert import Advert, Datagram, IPAddress
 from vrrpd.proto.checks import CheckResult, RxPolicy, check_advert
 from vrrpd.proto.packet import decode
+
+__all__ = ["Engine", "InstanceStatus", "ManualError", "rx_policy"]
 
 RouteKey = tuple[str, int, int]  # (interface, family, VRID)
 RX_CACHE_MAX = 4096
@@ -48,6 +50,12 @@ class InstanceStatus:
     last_transition_at: float | None
     last_reason: str
     stats: dict[str, int]
+    # Manual failover in force: "resign" / "takeover" (with the resign hold's end), and a
+    # runtime base-priority override; the sync group the instance belongs to.
+    manual: str | None = None
+    manual_until: float | None = None
+    base_override: int | None = None
+    sync_group: str | None = None
 
 
 class Engine:
@@ -190,6 +198,43 @@ class Engine:
         self._schedule(inst)
         return actions
 
+    # -- manual failover (vrrpctl; issue 6) -----------------------------------------------------
+
+    def override_priority(
+        self, name: str, base: int | None, now: float, *, who: str = "control"
+    ) -> list[Action]:
+        """Runtime base-priority override (1..254) until cleared or restart; None clears it and
+        any resign hold or takeover. Raises `ManualError` for an unknown name or a bad value."""
+        inst = self._manual_target(name)
+        actions = inst.override_base(base, now, who)
+        self._schedule(inst)
+        return actions
+
+    def resign(
+        self, name: str, now: float, hold_s: float | None = None, *, who: str = "control"
+    ) -> list[Action]:
+        """Hand mastership away without splitting the brain: priority 0, BACKUP, then priority 1
+        for `hold_s` seconds (None: until `takeover` or `override_priority(name, None)`), so this
+        node does not preempt back, but still takes over if no other router does."""
+        inst = self._manual_target(name)
+        actions = inst.resign(now, hold_s, who)
+        self._schedule(inst)
+        return actions
+
+    def takeover(self, name: str, now: float, *, who: str = "control") -> list[Action]:
+        """Become MASTER now at priority 254 (an owner keeps 255) so the current master yields;
+        ends a resign hold. Raises `ManualError` unless the instance is BACKUP or MASTER."""
+        inst = self._manual_target(name)
+        actions = inst.takeover(now, who)
+        self._schedule(inst)
+        return actions
+
+    def _manual_target(self, name: str) -> Instance:
+        inst = self.instances.get(name)
+        if inst is None:
+            raise ManualError(f"no vrrp_instance named {name!r}")
+        return inst
+
     def shutdown(self, now: float) -> list[Action]:
         """SIGTERM: masters send priority 0 and release addresses, then every STOP notify."""
         actions: list[Action] = []
@@ -286,4 +331,7 @@ def _status(inst: Instance) -> InstanceStatus:
         last_transition_at=inst.last_transition_at,
         last_reason=inst.last_reason,
         stats=inst.stats.as_dict(),
+        manual=inst.manual.value if inst.manual is not None else None,
+        manual_until=inst.manual_until,
+        base_override=inst.base_override,
     )

@@ -23,27 +23,32 @@ Decisions follow keepalived's `vrrp_state_backup` / `vrrp_state_master_rx`:
   once and send gratuitous ARPs (RFC 9568 6.4.3; keepalived's "forcing new election").
 - Becoming MASTER: advert, `Entering MASTER STATE`, VIPs, gratuitous ARP burst, notify. A second
   burst follows after `garp_master_delay`, and `garp_master_refresh` repeats while MASTER.
+- In a sync group, a BACKUP whose down timer runs out only becomes MASTER when the group's gate
+  agrees (keepalived `vrrp_sync_can_goto_master`); otherwise it waits another interval.
+- Manual failover (vrrpctl): `resign` sends priority 0 and holds the priority at 1, `takeover`
+  becomes MASTER at once at 254, `override_base` replaces the configured base priority.
+
+Attributes, transitions and builders are in machine.py; this module handles the events.
 """
 
 from __future__ import annotations
 
-from vrrpd.config.model import InstanceConfig
-from vrrpd.core import emit
 from vrrpd.core.actions import (
     Action,
-    AddVips,
-    Announce,
     LogEvent,
     NotifyEvent,
     NotifyTarget,
     PriorityChanged,
     RunNotify,
-    SendAdvert,
     State,
-    StateChanged,
 )
-from vrrpd.core.stats import InstanceStats
-from vrrpd.core.timers import master_down_interval_s, skew_time_s
+from vrrpd.core.machine import (
+    LINK_FAULT,
+    Manual,
+    StateMachine,
+    TransitionError,
+    next_tick,
+)
 from vrrpd.errors import VrrpdError
 from vrrpd.proto.advert import Advert, IPAddress
 from vrrpd.proto.constants import (
@@ -54,93 +59,15 @@ from vrrpd.proto.constants import (
     VRRP_VERSION_2,
 )
 
-_ALLOWED: dict[State, frozenset[State]] = {
-    State.INIT: frozenset({State.BACKUP, State.FAULT, State.STOP}),
-    State.BACKUP: frozenset({State.MASTER, State.FAULT, State.STOP, State.DELETED}),
-    State.MASTER: frozenset({State.BACKUP, State.FAULT, State.STOP, State.DELETED}),
-    State.FAULT: frozenset({State.BACKUP, State.STOP, State.DELETED}),
-    State.STOP: frozenset(),
-    State.DELETED: frozenset(),
-}
+__all__ = ["LINK_FAULT", "Instance", "ManualError", "TransitionError"]
 
 
-# The fault key the engine raises while the instance's own interface is down (or missing).
-LINK_FAULT = "link"
+class ManualError(VrrpdError):
+    """A manual failover request that cannot be carried out (wrong state, bad value)."""
 
 
-class TransitionError(VrrpdError):
-    """A state change the transition table forbids: a bug in the core, never user input."""
-
-
-class Instance:
+class Instance(StateMachine):
     """The state machine of one `vrrp_instance` (see the module docstring)."""
-
-    def __init__(self, cfg: InstanceConfig) -> None:
-        self.cfg = cfg
-        self.name = cfg.name
-        self.state = State.INIT
-        self.base_priority = cfg.priority
-        self.priority_deltas: dict[str, int] = {}
-        self.effective_priority = cfg.priority
-        self.faults: dict[str, str] = {}
-        self.master_adver_int_cs = cfg.advert_int_cs
-        self.master_addr: IPAddress | None = None
-        self.link_src: IPAddress | None = None
-        self.stats = InstanceStats()
-        self.last_transition_at: float | None = None
-        self.last_reason = ""
-        self.down_at: float | None = None
-        self._down_reset_at = 0.0
-        self._down_skew_only = False
-        self.adver_at: float | None = None
-        self.garp_at: float | None = None
-        self.refresh_at: float | None = None
-        self.lower_garp_at: float | None = None
-        self.preempt_until: float | None = None
-
-    # -- derived values -------------------------------------------------------------------------
-
-    @property
-    def src(self) -> IPAddress | None:
-        """Advert source and tie-break address: `unicast_src_ip`/`mcast_src_ip`, else the link's."""
-        return self.cfg.src_ip if self.cfg.src_ip is not None else self.link_src
-
-    @property
-    def interface(self) -> str:
-        return self.cfg.interface or ""
-
-    @property
-    def owner(self) -> bool:
-        return self.effective_priority == PRIORITY_OWNER
-
-    def skew_time_s(self) -> float:
-        return skew_time_s(self.cfg.version, self.effective_priority, self.master_adver_int_cs)
-
-    def master_down_interval_s(self) -> float:
-        return master_down_interval_s(
-            self.cfg.version,
-            self.effective_priority,
-            self.master_adver_int_cs,
-            self.cfg.down_timer_adverts,
-        )
-
-    def next_deadline(self) -> float | None:
-        pending = [
-            t
-            for t in (
-                self.down_at,
-                self.adver_at,
-                self.garp_at,
-                self.refresh_at,
-                self.lower_garp_at,
-            )
-            if t is not None
-        ]
-        return min(pending) if pending else None
-
-    def advert(self, priority: int | None = None) -> Advert:
-        """The advert this instance sends, at `priority` or its effective priority."""
-        return emit.advert_for(self.cfg, self.effective_priority if priority is None else priority)
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -149,7 +76,7 @@ class Instance:
         if self.faults:
             return self._enter_fault(now, self._fault_reason(), init=True)
         actions = self._enter_backup(now, "init", init=True)
-        if self.owner:
+        if self.owner and self.may_become_master():
             actions += self._enter_master(now, "address owner")
         return actions
 
@@ -167,14 +94,19 @@ class Instance:
     def on_timer(self, now: float) -> list[Action]:
         """Fire every deadline that is due at `now`."""
         actions: list[Action] = []
+        if self.manual_until is not None and self.manual_until <= now:
+            actions += self._end_manual(now, "resign hold expired")
         if self.state == State.BACKUP and self.down_at is not None and self.down_at <= now:
             actions.append(LogEvent(self.name, "Receive advertisement timeout", detail=True))
-            actions += self._enter_master(now, "master down timer expired")
+            if self.may_become_master():
+                actions += self._enter_master(now, "master down timer expired")
+            else:
+                self._reset_down_timer(now)  # wait for the rest of the sync group
         if self.state != State.MASTER:
             return actions
         if self.adver_at is not None and self.adver_at <= now:
             actions.append(self._send(self.effective_priority))
-            self.adver_at = _next_tick(self.adver_at, self.cfg.advert_int_cs / 100.0, now)
+            self.adver_at = next_tick(self.adver_at, self.cfg.advert_int_cs / 100.0, now)
         actions += self._garp_timers(now)
         return actions
 
@@ -190,7 +122,7 @@ class Instance:
             return self._enter_fault(now, self._fault_reason())
         if not self.faults and self.state == State.FAULT:
             actions = self._enter_backup(now, "fault cleared")
-            if self.owner:
+            if self.owner and self.may_become_master():
                 actions += self._enter_master(now, "address owner")
             return actions
         return []
@@ -226,25 +158,7 @@ class Instance:
             self.base_priority = base
         if delta is not None:
             self.priority_deltas[delta[0]] = delta[1]
-        new = self.base_priority
-        if new != PRIORITY_OWNER:
-            total = new + sum(self.priority_deltas.values())
-            new = max(PRIORITY_MIN_EFFECTIVE, min(PRIORITY_MAX_EFFECTIVE, total))
-        old, self.effective_priority = self.effective_priority, new
-        if old == new:
-            return []
-        actions: list[Action] = [
-            PriorityChanged(self.name, old, new),
-            LogEvent(self.name, f"Changing effective priority from {old} to {new}"),
-        ]
-        if self.state == State.MASTER:
-            actions.append(self._send(new))
-            self.adver_at = now + self.cfg.advert_int_cs / 100.0
-        elif self.state == State.BACKUP:
-            self._rearm_down_timer(now)
-            if new == PRIORITY_OWNER:
-                actions += self._enter_master(now, "address owner")
-        return actions
+        return self._apply_priority(now)
 
     def shutdown_release(self, now: float) -> list[Action]:
         """First shutdown phase (keepalived `vrrp_terminate_phase1`): a MASTER sends priority 0
@@ -263,6 +177,92 @@ class Instance:
         actions: list[Action] = [self._set_state(State.STOP, "shutdown", now)]
         actions.append(self._notify(NotifyEvent.STOP))
         self._clear_timers()
+        self.manual_until = None
+        return actions
+
+    # -- manual failover (vrrpctl) --------------------------------------------------------------
+
+    def override_base(self, base: int | None, now: float, who: str) -> list[Action]:
+        """Replace the configured base priority at run time (None restores it and also ends a
+        resign hold or takeover: "back to the configuration")."""
+        if base is not None and not PRIORITY_MIN_EFFECTIVE <= base <= PRIORITY_MAX_EFFECTIVE:
+            raise ManualError(f"({self.name}) priority must be 1..254, not {base}")
+        self.base_override = base
+        self.base_priority = self.cfg.priority if base is None else base
+        if base is None:
+            msg = f"base priority override cleared by {who}, back to {self.cfg.priority}"
+            self.manual = self.manual_until = None
+        else:
+            msg = f"base priority set to {base} by {who} (configured {self.cfg.priority})"
+        return [LogEvent(self.name, msg), *self._apply_priority(now)]
+
+    def resign(self, now: float, hold_s: float | None, who: str) -> list[Action]:
+        """Hand mastership away: priority-0 advert (RFC 5798 6.4.3, as at shutdown), BACKUP,
+        and priority 1 until `hold_s` passes (None: until takeover or cleared)."""
+        self._check_manual("resign")
+        if hold_s is not None and hold_s <= 0:
+            raise ManualError(f"({self.name}) resign hold must be > 0 seconds, not {hold_s:g}")
+        self.manual = Manual.RESIGN
+        self.manual_until = None if hold_s is None else now + hold_s
+        held = "until takeover or clear" if hold_s is None else f"for {hold_s:g}s"
+        reason = f"resign requested by {who}"
+        actions: list[Action] = [
+            LogEvent(self.name, f"{reason} - holding priority {PRIORITY_MIN_EFFECTIVE} {held}")
+        ]
+        if self.state == State.MASTER:
+            actions += self._leave_master(now, State.BACKUP, reason, stop_advert=True)
+            self.master_addr = None
+        return actions + self._apply_priority(now)
+
+    def takeover(self, now: float, who: str) -> list[Action]:
+        """Become MASTER now: priority raised to 254 (an owner keeps 255) so the current master
+        yields to our advert (RFC 5798 6.4.3); ends a resign hold."""
+        self._check_manual("take over")
+        self.manual, self.manual_until = Manual.TAKEOVER, None
+        reason = f"takeover requested by {who}"
+        actions: list[Action] = [LogEvent(self.name, reason)]
+        was_master = self.state == State.MASTER
+        changed = self._apply_priority(now)
+        actions += changed
+        if self.state == State.BACKUP:
+            actions += self._enter_master(now, reason)
+        elif was_master and not changed:
+            actions.append(self._send(self.effective_priority))  # "an advert at once"
+            self.adver_at = now + self.cfg.advert_int_cs / 100.0
+        return actions
+
+    def _check_manual(self, what: str) -> None:
+        if self.state not in (State.BACKUP, State.MASTER):
+            why = f": {self._fault_reason()}" if self.state == State.FAULT else ""
+            raise ManualError(f"({self.name}) cannot {what} in {self.state.value} state{why}")
+
+    def _end_manual(self, now: float, why: str) -> list[Action]:
+        self.manual = self.manual_until = None
+        return [LogEvent(self.name, why), *self._apply_priority(now)]
+
+    def _apply_priority(self, now: float) -> list[Action]:
+        """Re-derive the effective priority; on a change log it, advertise it at once as MASTER
+        or re-time the down timer as BACKUP (keepalived `vrrp_set_effective_priority`)."""
+        old, new = self.effective_priority, self.computed_priority()
+        if old == new:
+            return []
+        self.effective_priority = new
+        actions: list[Action] = [
+            PriorityChanged(self.name, old, new),
+            LogEvent(self.name, f"Changing effective priority from {old} to {new}"),
+        ]
+        if self.notify_priority_changes and self.state in (State.MASTER, State.BACKUP):
+            event = NotifyEvent.MASTER_PRIORITY
+            if self.state != State.MASTER:
+                event = NotifyEvent.BACKUP_PRIORITY
+            actions.append(RunNotify(NotifyTarget.INSTANCE, self.name, event, new))
+        if self.state == State.MASTER:
+            actions.append(self._send(new))
+            self.adver_at = now + self.cfg.advert_int_cs / 100.0
+        elif self.state == State.BACKUP:
+            self._rearm_down_timer(now)
+            if new == PRIORITY_OWNER and self.may_become_master():
+                actions += self._enter_master(now, "address owner")
         return actions
 
     # -- BACKUP ---------------------------------------------------------------------------------
@@ -275,6 +275,7 @@ class Instance:
             return []
         if not self.cfg.preempt or advert.priority >= ours or self._in_preempt_delay(advert, now):
             self.master_addr = src
+            self.want_master = False  # a live master: keepalived `wantstate = BACKUP`
             if self.cfg.version != VRRP_VERSION_2:
                 self.master_adver_int_cs = advert.adver_int_cs  # RFC 5798 6.4.2: adopt
             self._reset_down_timer(now)
@@ -293,17 +294,6 @@ class Instance:
         if self.preempt_until is None:
             self.preempt_until = now + self.cfg.preempt_delay_s
         return now < self.preempt_until
-
-    def _reset_down_timer(self, now: float) -> None:
-        self._down_reset_at, self._down_skew_only = now, False
-        self.down_at = now + self.master_down_interval_s()
-
-    def _rearm_down_timer(self, now: float) -> None:
-        """The effective priority changed: keep the time already waited, recompute the rest."""
-        if self.down_at is None:
-            return
-        span = self.skew_time_s() if self._down_skew_only else self.master_down_interval_s()
-        self.down_at = max(now, self._down_reset_at + span)
 
     # -- MASTER ---------------------------------------------------------------------------------
 
@@ -370,100 +360,6 @@ class Instance:
             self.lower_garp_at = None
             actions.append(self._announce(garp.lower_prio_repeat))
         if self.refresh_at is not None and self.refresh_at <= now:
-            self.refresh_at = _next_tick(self.refresh_at, garp.master_refresh_s, now)
+            self.refresh_at = next_tick(self.refresh_at, garp.master_refresh_s, now)
             actions.append(self._announce(garp.master_refresh_repeat))
         return actions
-
-    # -- transitions ----------------------------------------------------------------------------
-
-    def _enter_backup(self, now: float, reason: str, *, init: bool = False) -> list[Action]:
-        actions: list[Action] = [self._set_state(State.BACKUP, reason, now)]
-        actions.append(LogEvent(self.name, "Entering BACKUP STATE" + (" (init)" if init else "")))
-        actions.append(self._notify(NotifyEvent.BACKUP))
-        self.master_adver_int_cs = self.cfg.advert_int_cs
-        self.preempt_until = None
-        self._reset_down_timer(now)
-        return actions
-
-    def _enter_master(self, now: float, reason: str) -> list[Action]:
-        """RFC 5798 6.4.2 "Down_Timer fires" with keepalived's order (`become_master`)."""
-        actions: list[Action] = [self._send(self.effective_priority)]
-        actions.append(self._set_state(State.MASTER, reason, now))
-        actions.append(LogEvent(self.name, "Entering MASTER STATE"))
-        self.stats.become_master += 1
-        self.master_addr = self.src
-        self.down_at = None
-        self.adver_at = now + self.cfg.advert_int_cs / 100.0
-        actions.append(LogEvent(self.name, "setting VIPs.", detail=True))
-        actions.append(self._add_vips())
-        garp = self.cfg.garp
-        actions.append(self._announce(garp.master_repeat))
-        self.garp_at = now + garp.master_delay_s if garp.master_delay_s > 0 else None
-        self.refresh_at = now + garp.master_refresh_s if garp.master_refresh_s > 0 else None
-        actions.append(self._notify(NotifyEvent.MASTER))
-        return actions
-
-    def _enter_fault(self, now: float, reason: str, *, init: bool = False) -> list[Action]:
-        if self.state == State.MASTER:
-            return self._leave_master(now, State.FAULT, reason)
-        actions: list[Action] = [self._set_state(State.FAULT, reason, now)]
-        actions.append(LogEvent(self.name, "Entering FAULT STATE" + (" (init)" if init else "")))
-        actions.append(self._notify(NotifyEvent.FAULT))
-        self._clear_timers()
-        return actions
-
-    def _leave_master(self, now: float, new: State, reason: str) -> list[Action]:
-        """MASTER exit: (priority 0 only for FAULT) log, remove addresses, notify."""
-        actions: list[Action] = []
-        if new == State.FAULT and LINK_FAULT not in self.faults:
-            actions.append(self._send(PRIORITY_STOP))  # with our link down it cannot be sent
-        actions.append(self._set_state(new, reason, now))
-        actions.append(LogEvent(self.name, f"Entering {new.value} STATE"))
-        self.stats.release_master += 1
-        actions += self._remove_vips()
-        actions.append(self._notify(NotifyEvent(new.value)))
-        self._clear_timers()
-        if new == State.BACKUP:
-            self.preempt_until = None
-            self._reset_down_timer(now)
-        return actions
-
-    def _set_state(self, new: State, reason: str, now: float) -> StateChanged:
-        old = self.state
-        if new not in _ALLOWED[old]:
-            raise TransitionError(f"{self.name}: {old} -> {new} is not a VRRP transition")
-        self.state, self.last_transition_at, self.last_reason = new, now, reason
-        return StateChanged(self.name, old, new, reason)
-
-    def _clear_timers(self) -> None:
-        self.down_at = self.adver_at = self.garp_at = self.refresh_at = self.lower_garp_at = None
-
-    def _fault_reason(self) -> str:
-        return "; ".join(self.faults.values())
-
-    # -- action builders ------------------------------------------------------------------------
-
-    def _send(self, priority: int) -> SendAdvert:
-        self.stats.advert_sent += 1
-        if priority == PRIORITY_STOP:
-            self.stats.pri_zero_sent += 1
-        return emit.send_advert(self.cfg, self.src, self.advert(priority))
-
-    def _add_vips(self) -> AddVips:
-        return emit.add_vips(self.cfg)
-
-    def _remove_vips(self) -> list[Action]:
-        return [LogEvent(self.name, "removing VIPs.", detail=True), emit.del_vips(self.cfg)]
-
-    def _announce(self, repeat: int) -> Announce:
-        return emit.announce(self.cfg, repeat)
-
-    def _notify(self, event: NotifyEvent) -> RunNotify:
-        return RunNotify(NotifyTarget.INSTANCE, self.name, event, self.effective_priority)
-
-
-def _next_tick(scheduled_at: float, period_s: float, now: float) -> float:
-    """The next periodic deadline after `scheduled_at`, kept on its grid so adverts don't drift;
-    if the loop was late by more than a period, restart the grid from `now`."""
-    nxt = scheduled_at + period_s
-    return nxt if nxt > now else now + period_s
