@@ -144,12 +144,15 @@ class Dropped:
 class LogEvent:
     """A keepalived log line the core decides on (`received lower priority (90) advert ...`).
 
-    `detail` marks lines keepalived prints only with `-D/--log-detail`.
+    `detail` marks lines keepalived prints only with `-D/--log-detail`. Logged as
+    `(VI_1) message`, or `VRRP_Group(G1) message` when `group` is set (then `instance` holds
+    the sync group's name).
     """
 
     instance: str
     message: str
     detail: bool = False
+    group: bool = False
 
 
 Action = (

@@ -18,6 +18,7 @@ from vrrpd.config.model import Config, InstanceConfig
 from vrrpd.core.actions import Action, Dropped, LogEvent, State
 from vrrpd.core.inputs import LinkState
 from vrrpd.core.instance import LINK_FAULT, Instance, ManualError
+from vrrpd.core.syncgroup import SyncGroup
 from vrrpd.errors import DropReason, PacketError
 from vrrpd.proto.advert import Advert, Datagram, IPAddress
 from vrrpd.proto.checks import CheckResult, RxPolicy, check_advert
@@ -78,6 +79,12 @@ class Engine:
         # them is a pure function of (bytes, src, dst, ttl, ifindex), so the result is reused.
         self._rx_cache: dict[tuple[object, ...], tuple[Instance, Advert, CheckResult]] = {}
         self._seq = 0
+        self.groups: dict[str, SyncGroup] = {}
+        self._group_of: dict[str, SyncGroup] = {}
+        for gcfg in config.sync_groups:
+            members = [self.instances[m] for m in gcfg.members if m in self.instances]
+            group = self.groups[gcfg.name] = SyncGroup(gcfg, members)
+            self._group_of.update((m.name, group) for m in members)
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -95,7 +102,7 @@ class Engine:
             if inst.cfg.track_primary:
                 reason = None if link.up else f"interface {link.interface} down"
                 actions += inst.set_fault(LINK_FAULT, reason, now)
-            self._schedule(inst)
+            actions += self._settled(inst, now)
         return actions
 
     def on_address_removed(self, interface: str, address: IPAddress, now: float) -> list[Action]:
@@ -104,19 +111,23 @@ class Engine:
         for inst in self.instances.values():
             if inst.interface == interface or any(v.dev == interface for v in inst.cfg.vips):
                 actions += inst.on_vip_deleted(address, now)
-                self._schedule(inst)
+                actions += self._settled(inst, now)
         return actions
 
     def start(self, now: float) -> list[Action]:
-        """Leave INIT: instances whose interface is missing start in FAULT (keepalived `(init)`)."""
+        """Leave INIT: instances whose interface is missing start in FAULT (keepalived `(init)`);
+        sync groups notify their initial state first, as keepalived's `vrrp_init_state`."""
         actions: list[Action] = []
         for inst in self.instances.values():
             if inst.interface and inst.interface not in self.links:
                 inst.set_fault(LINK_FAULT, f"interface {inst.interface} does not exist", now)
             if inst.src is None:
                 inst.set_fault("src", "src address not configured", now)
+        for group in self.groups.values():
+            actions += group.start(now)
+        for inst in self.instances.values():
             actions += inst.start(now)
-            self._schedule(inst)
+            actions += self._settled(inst, now)
         return actions
 
     def receive_datagram(self, dgram: Datagram, now: float) -> list[Action]:
@@ -141,8 +152,7 @@ class Engine:
             inst.stats.count(note)
             actions.append(LogEvent(inst.name, _note_text(note, dgram.src, result.detail)))
         actions += inst.on_advert(advert, dgram.src, now)
-        self._schedule(inst)
-        return actions
+        return actions + self._settled(inst, now)
 
     def _decode_and_check(
         self, dgram: Datagram
@@ -174,7 +184,7 @@ class Engine:
                 due[name] = inst
         for inst in due.values():
             actions += inst.on_timer(now)
-            self._schedule(inst)
+            actions += self._settled(inst, now)
         return actions
 
     def set_priority(
@@ -188,15 +198,13 @@ class Engine:
         """A base-priority override or one tracker's weight contribution changed."""
         inst = self.instances[name]
         actions = inst.set_priority(now, base=base, delta=delta)
-        self._schedule(inst)
-        return actions
+        return actions + self._settled(inst, now)
 
     def set_fault(self, name: str, key: str, reason: str | None, now: float) -> list[Action]:
         """Raise (`reason`) or clear (None) one fault source of instance `name`."""
         inst = self.instances[name]
         actions = inst.set_fault(key, reason, now)
-        self._schedule(inst)
-        return actions
+        return actions + self._settled(inst, now)
 
     # -- manual failover (vrrpctl; issue 6) -----------------------------------------------------
 
@@ -207,33 +215,51 @@ class Engine:
         any resign hold or takeover. Raises `ManualError` for an unknown name or a bad value."""
         inst = self._manual_target(name)
         actions = inst.override_base(base, now, who)
-        self._schedule(inst)
-        return actions
+        return actions + self._settled(inst, now)
 
     def resign(
         self, name: str, now: float, hold_s: float | None = None, *, who: str = "control"
     ) -> list[Action]:
         """Hand mastership away without splitting the brain: priority 0, BACKUP, then priority 1
         for `hold_s` seconds (None: until `takeover` or `override_priority(name, None)`), so this
-        node does not preempt back, but still takes over if no other router does."""
-        inst = self._manual_target(name)
-        actions = inst.resign(now, hold_s, who)
-        self._schedule(inst)
-        return actions
+        node does not preempt back, but still takes over if no other router does. A sync group
+        member resigns with its whole group."""
+        members = self._manual_members(name, "resign", hold_s)
+        actions: list[Action] = []
+        for inst in members:
+            actions += inst.resign(now, hold_s, who)
+        return actions + self._manual_done(members, now)
 
     def takeover(self, name: str, now: float, *, who: str = "control") -> list[Action]:
         """Become MASTER now at priority 254 (an owner keeps 255) so the current master yields;
-        ends a resign hold. Raises `ManualError` unless the instance is BACKUP or MASTER."""
-        inst = self._manual_target(name)
-        actions = inst.takeover(now, who)
-        self._schedule(inst)
-        return actions
+        ends a resign hold. Raises `ManualError` unless the instance is BACKUP or MASTER. A sync
+        group member takes over with its whole group."""
+        members = self._manual_members(name, "take over")
+        actions: list[Action] = []
+        for inst in members:
+            actions += inst.takeover(now, who)
+        return actions + self._manual_done(members, now)
 
     def _manual_target(self, name: str) -> Instance:
         inst = self.instances.get(name)
         if inst is None:
             raise ManualError(f"no vrrp_instance named {name!r}")
         return inst
+
+    def _manual_members(self, name: str, what: str, hold_s: float | None = None) -> list[Instance]:
+        """The instance, or its whole sync group, checked before any of them is touched."""
+        inst = self._manual_target(name)
+        group = self._group_of.get(name)
+        members = list(group.members) if group is not None else [inst]
+        for member in members:
+            member.check_manual(what, hold_s)
+        return members
+
+    def _manual_done(self, members: list[Instance], now: float) -> list[Action]:
+        for inst in members:
+            self._schedule(inst)
+        group = self._group_of.get(members[0].name)
+        return group.settle(now) if group is not None else []
 
     def shutdown(self, now: float) -> list[Action]:
         """SIGTERM: masters send priority 0 and release addresses, then every STOP notify."""
@@ -242,6 +268,8 @@ class Engine:
             actions += inst.shutdown_release(now)
         for inst in self.instances.values():
             actions += inst.shutdown_stop(now)
+        for group in self.groups.values():
+            actions += group.stop()
         self._heap.clear()
         return actions
 
@@ -256,7 +284,8 @@ class Engine:
         return None
 
     def status(self) -> list[InstanceStatus]:
-        return [_status(inst) for inst in self.instances.values()]
+        groups = {name: g.name for name, g in self._group_of.items()}
+        return [_status(inst, groups.get(inst.name)) for inst in self.instances.values()]
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -281,6 +310,17 @@ class Engine:
             return [Dropped(None, reason, src, detail)]
         inst.stats.count(reason)
         return [Dropped(inst.name, reason, src, detail)]
+
+    def _settled(self, inst: Instance, now: float) -> list[Action]:
+        """After `inst` handled an input: its sync group follows, deadlines are re-armed."""
+        group = self._group_of.get(inst.name)
+        if group is None:
+            self._schedule(inst)
+            return []
+        actions = group.follow(inst, now)
+        for member in group.members:
+            self._schedule(member)
+        return actions
 
     def _schedule(self, inst: Instance) -> None:
         at = inst.next_deadline()
@@ -311,7 +351,7 @@ def _note_text(note: DropReason, src: IPAddress, detail: str) -> str:
     return f"address list mismatch in advert from {src} ({detail}) - accepted"
 
 
-def _status(inst: Instance) -> InstanceStatus:
+def _status(inst: Instance, group: str | None) -> InstanceStatus:
     cfg = inst.cfg
     return InstanceStatus(
         name=inst.name,
@@ -334,4 +374,5 @@ def _status(inst: Instance) -> InstanceStatus:
         manual=inst.manual.value if inst.manual is not None else None,
         manual_until=inst.manual_until,
         base_override=inst.base_override,
+        sync_group=group,
     )

@@ -180,6 +180,16 @@ class Instance(StateMachine):
         self.manual_until = None
         return actions
 
+    def sync_to(self, target: State, now: float, group: str) -> list[Action]:
+        """Follow the sync group: BACKUP -> MASTER (keepalived `vrrp_sync_master`), MASTER ->
+        BACKUP without priority 0 (`vrrp_sync_backup`). FAULT travels as a fault key instead."""
+        reason = f"sync group {group}"
+        if target == State.MASTER and self.state == State.BACKUP:
+            return self._enter_master(now, reason)
+        if target == State.BACKUP and self.state == State.MASTER:
+            return self._leave_master(now, State.BACKUP, reason)
+        return []
+
     # -- manual failover (vrrpctl) --------------------------------------------------------------
 
     def override_base(self, base: int | None, now: float, who: str) -> list[Action]:
@@ -199,9 +209,7 @@ class Instance(StateMachine):
     def resign(self, now: float, hold_s: float | None, who: str) -> list[Action]:
         """Hand mastership away: priority-0 advert (RFC 5798 6.4.3, as at shutdown), BACKUP,
         and priority 1 until `hold_s` passes (None: until takeover or cleared)."""
-        self._check_manual("resign")
-        if hold_s is not None and hold_s <= 0:
-            raise ManualError(f"({self.name}) resign hold must be > 0 seconds, not {hold_s:g}")
+        self.check_manual("resign", hold_s)
         self.manual = Manual.RESIGN
         self.manual_until = None if hold_s is None else now + hold_s
         held = "until takeover or clear" if hold_s is None else f"for {hold_s:g}s"
@@ -217,7 +225,7 @@ class Instance(StateMachine):
     def takeover(self, now: float, who: str) -> list[Action]:
         """Become MASTER now: priority raised to 254 (an owner keeps 255) so the current master
         yields to our advert (RFC 5798 6.4.3); ends a resign hold."""
-        self._check_manual("take over")
+        self.check_manual("take over")
         self.manual, self.manual_until = Manual.TAKEOVER, None
         reason = f"takeover requested by {who}"
         actions: list[Action] = [LogEvent(self.name, reason)]
@@ -231,7 +239,10 @@ class Instance(StateMachine):
             self.adver_at = now + self.cfg.advert_int_cs / 100.0
         return actions
 
-    def _check_manual(self, what: str) -> None:
+    def check_manual(self, what: str, hold_s: float | None = None) -> None:
+        """Raise `ManualError` unless a resign / takeover makes sense in the current state."""
+        if hold_s is not None and hold_s <= 0:
+            raise ManualError(f"({self.name}) resign hold must be > 0 seconds, not {hold_s:g}")
         if self.state not in (State.BACKUP, State.MASTER):
             why = f": {self._fault_reason()}" if self.state == State.FAULT else ""
             raise ManualError(f"({self.name}) cannot {what} in {self.state.value} state{why}")

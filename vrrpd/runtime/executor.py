@@ -168,7 +168,8 @@ def _family(addr: IPAddress) -> int:
 
 
 def _log_event(event: LogEvent, detail: bool) -> None:
-    text = f"({event.instance}) {event.message}"
+    who = f"VRRP_Group({event.instance})" if event.group else f"({event.instance})"
+    text = f"{who} {event.message}"
     if event.detail:
         if detail:
             log.debug(text)
