@@ -21,6 +21,8 @@ from vrrpd.config.loader import DEFAULT_CONFIG, EXIT_CONFIG_ERRORS, EXIT_FATAL, 
 from vrrpd.config.model import Config
 from vrrpd.errors import Problem
 from vrrpd.io.files import FileSource
+from vrrpd.runtime.dumps import SIGFUNCS
+from vrrpd.runtime.metrics import parse_listen
 
 EXIT_USAGE = 2
 EPILOG = """\
@@ -54,6 +56,8 @@ class Options:
     dont_release_vrrp: bool = False
     dont_respawn: bool = False
     log_format: str = "text"
+    signum: str | None = None
+    metrics_listen: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,7 +147,36 @@ def build_parser() -> argparse.ArgumentParser:
         "-V", "--dont-release-vrrp", action="store_true", help="keep VIPs and routes when stopping"
     )
     p.add_argument("-R", "--dont-respawn", action="store_true", help="do not respawn")
+    p.add_argument(
+        "--signum",
+        metavar="SIGFUNC",
+        help="print the signal number of STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON and exit",
+    )
+    p.add_argument(
+        "--metrics-listen",
+        type=_listen,
+        metavar="ADDR:PORT",
+        help="serve Prometheus metrics on http://ADDR:PORT/metrics (off by default)",
+    )
     return p
+
+
+def _listen(text: str) -> str:
+    try:
+        parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def print_signum(name: str) -> int:
+    """keepalived `--signum=SIGFUNC`: the number on stdout, or "Unknown sigfunc NAME" and 1."""
+    number = SIGFUNCS.get(name)
+    if number is None:
+        print(f"Unknown sigfunc {name}", file=sys.stderr)
+        return 1
+    print(int(number))
+    return 0
 
 
 def parse_args(argv: Sequence[str]) -> Options:
@@ -171,6 +204,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         dont_release_vrrp=ns.dont_release_vrrp,
         dont_respawn=ns.dont_respawn,
         log_format=ns.log_format,
+        signum=ns.signum,
+        metrics_listen=ns.metrics_listen,
     )
 
 
@@ -203,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.version:
         print(f"vrrpd v{__version__}")
         return 0
+    if options.signum is not None:
+        return print_signum(options.signum)
     source = FileSource()
     result = check_config(options.config_file, source, options.config_id)
     if result.problems:

@@ -33,7 +33,14 @@ from vrrpd.io.notify import Notifier
 from vrrpd.io.rawsock import SocketPool
 from vrrpd.io.timerfd import TimerFd
 from vrrpd.proto.advert import Datagram
-from vrrpd.runtime.dumps import DEFAULT_STATS, dump_path, format_stats, write_atomic
+from vrrpd.runtime.dumps import (
+    DEFAULT_STATS,
+    DUMP_SIGNALS,
+    dump_path,
+    format_stats,
+    write_atomic,
+    write_dump,
+)
 from vrrpd.runtime.executor import Executor, Fault
 from vrrpd.runtime.logs import setup_logging
 from vrrpd.runtime.services import Service, build_services
@@ -61,6 +68,13 @@ class _Stats:
         self.clear = clear
 
 
+class _Dump:
+    """SIGUSR1 (keepalived DATA, `kind` "data") or SIGRTMIN+2 (JSON, "json")."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """Run `fn(now)` in the consumer task, the one place engine state changes.
@@ -74,7 +88,7 @@ class Call:
 
 
 TICK, STOP = _Tick(), _Stop()
-Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop | _Stats | Call
+Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop | _Stats | _Dump | Call
 
 
 class Runtime:
@@ -87,8 +101,11 @@ class Runtime:
         detail: bool,
         release_vips: bool = True,
         pid_file: str | None = None,
+        metrics_listen: str | None = None,
     ) -> None:
         self.config = config
+        self.pid_file = pid_file  # dumps are written beside it (dumps.dump_path)
+        self.metrics_listen = metrics_listen  # `--metrics-listen ADDR:PORT` (runtime.metrics)
         self.stats_file = dump_path(
             config.global_defs.stats_dump_file, DEFAULT_STATS, pid_file, "stats"
         )
@@ -134,6 +151,7 @@ class Runtime:
             self.executor = executor
             try:
                 await self._startup(loop, monitor, netlink, executor)
+                _sd_notify("READY=1")  # sockets open, instances started, services listening
                 await self._consume(loop, executor)
             finally:
                 await self._stop_services()
@@ -159,6 +177,8 @@ class Runtime:
             loop.add_signal_handler(sig, self._put, STOP)
         loop.add_signal_handler(signal.SIGUSR2, self._put, _Stats(clear=False))
         loop.add_signal_handler(signal.SIGRTMAX - 1, self._put, _Stats(clear=True))
+        for signum, kind in DUMP_SIGNALS.items():
+            loop.add_signal_handler(signum, self._put, _Dump(kind))
         assert self.vmacs is not None
         faults = await self.vmacs.create()
         executor.announce_dev.update(self.vmacs.announce_dev)
@@ -241,6 +261,8 @@ class Runtime:
                 return self.engine.on_timer(now)
             case _Stats():
                 self._write_stats(item.clear)
+            case _Dump():
+                write_dump(self, item.kind, now)
             case Call():
                 return self._run_call(item, now)
         return []
@@ -271,6 +293,7 @@ class Runtime:
     async def _stop(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
         """keepalived STOP: masters send priority 0 and release (unless -V), then STOP notifies."""
         log.info("Stopping")
+        _sd_notify("STOPPING=1")
         await self._stop_services()  # no tracker or control input after this point
         actions = self.engine.shutdown(loop.time())
         if not self.release_vips:
@@ -340,12 +363,16 @@ def run_daemon(options: Any, config: Config) -> int:
         facility=options.log_facility,
         json_format=getattr(options, "log_format", "text") == "json",
     )
+    # Absolute before the fork chdirs to "/"; dumps are written beside the -p file.
+    pid_file = os.path.abspath(options.pid_file) if options.pid_file else None
+    pid_files = [
+        pid_file or DEFAULT_PID_FILE,
+        os.path.abspath(options.vrrp_pid_file or DEFAULT_VRRP_PID_FILE),
+    ]
+    if running_pid(pid_files) is not None:
+        return 1
     if not options.dont_fork:
         _daemonize()
-    pid_files = [
-        options.pid_file or DEFAULT_PID_FILE,
-        options.vrrp_pid_file or DEFAULT_VRRP_PID_FILE,
-    ]
     for path in pid_files:
         try:
             with open(path, "w") as fh:
@@ -354,13 +381,13 @@ def run_daemon(options: Any, config: Config) -> int:
             log.error(f"Unable to write pid file {path}: {exc.strerror}")
             return 1
     log.info(f"Starting vrrpd v{__version__}")
-    _sd_notify("READY=1")
     try:
         runtime = Runtime(
             config,
             detail=options.log_detail,
             release_vips=not options.dont_release_vrrp,
-            pid_file=options.pid_file,
+            pid_file=pid_file,
+            metrics_listen=getattr(options, "metrics_listen", None),
         )
         return asyncio.run(runtime.run())
     except IoError as exc:
@@ -371,6 +398,26 @@ def run_daemon(options: Any, config: Config) -> int:
         for path in pid_files:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def running_pid(pid_files: list[str]) -> int | None:
+    """keepalived refuses to start while a pid file names a live daemon ("daemon is already
+    running"); a stale file (no such process, or a reused PID that is no vrrpd) is taken over."""
+    for path in pid_files:
+        try:
+            with open(path) as fh:
+                pid = int(fh.read().split()[0])
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"vrrpd" not in fh.read():
+                    continue
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid != os.getpid():
+            log.error("daemon is already running")
+            print(f"vrrpd: daemon is already running (pid {pid} in {path})", file=sys.stderr)
+            return pid
+    return None
 
 
 def _daemonize() -> None:

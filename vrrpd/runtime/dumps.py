@@ -1,17 +1,44 @@
-"""keepalived's signal dumps: SIGUSR2 writes the stats file in `vrrp_print.c`'s layout.
+"""keepalived's signal dumps: SIGUSR2 writes the stats file in `vrrp_print.c`'s layout,
+SIGUSR1 the data file (`datadump`), SIGRTMIN+2 the JSON file (`jsondump`).
 
-The layout is copied from what Debian's keepalived 2.2.7 writes (checked in a namespace), so
-scripts and exporters that parse /tmp/keepalived.stats read vrrpd's file unchanged.
+The layouts are copied from what Debian's keepalived 2.2.7 writes (checked in a namespace), so
+scripts and exporters that parse /tmp/keepalived.{stats,data,json} read vrrpd's files unchanged.
+`SIGFUNCS` is keepalived's table of signal functions (`keepalived --signum=NAME`, man 8
+keepalived "SIGNALS"), shared by the command line and the daemon's handlers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from vrrpd.core.engine import InstanceStatus
+from vrrpd.runtime.datadump import DEFAULT_DATA, format_data
+from vrrpd.runtime.jsondump import DEFAULT_JSON, format_json
+
+if TYPE_CHECKING:
+    from vrrpd.runtime.daemon import Runtime
+
+log = structlog.get_logger("vrrpd")
 
 DEFAULT_STATS = "/tmp/keepalived.stats"
+
+# keepalived 2.2.7 `--signum=NAME` (TDATA is a debug-build function: "Unknown sigfunc TDATA").
+SIGFUNCS: dict[str, int] = {
+    "STOP": signal.SIGTERM,
+    "RELOAD": signal.SIGHUP,
+    "DATA": signal.SIGUSR1,
+    "STATS": signal.SIGUSR2,
+    "STATS_CLEAR": signal.SIGRTMAX - 1,
+    "JSON": signal.SIGRTMIN + 2,
+}
+# The signals whose dumps `write_dump` writes (SIGUSR2 and STATS_CLEAR are the daemon's own).
+DUMP_SIGNALS: dict[int, str] = {SIGFUNCS["DATA"]: "data", SIGFUNCS["JSON"]: "json"}
 
 _STATS_LAYOUT = (
     "VRRP Instance: {name}",
@@ -62,3 +89,34 @@ def write_atomic(path: str, text: str) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def write_dump(runtime: Runtime, kind: str, now: float) -> None:
+    """SIGUSR1 (`kind` "data") or SIGRTMIN+2 ("json"): format from the engine as it is now
+    (this runs in the consumer task) and write the file atomically; a failure is logged."""
+    g = runtime.config.global_defs
+    if kind == "json":
+        path = dump_path(g.json_dump_file, DEFAULT_JSON, runtime.pid_file, "json")
+        text = format_json(runtime.config, runtime.engine, now, time.time())
+    else:
+        path = dump_path(g.state_dump_file, DEFAULT_DATA, runtime.pid_file, "data")
+        scripts = _trackers_snapshot(runtime)
+        text = format_data(runtime.config, runtime.engine, now, time.time(), scripts)
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        log.error(f"Unable to write {kind} file {path}: {exc.strerror}")
+
+
+def _trackers_snapshot(runtime: Runtime) -> Any:
+    """The "trackers" service's `snapshot()` if it runs; a failing one only costs the scripts'
+    status in the dump."""
+    service = next((s for s in runtime.services if s.name == "trackers"), None)
+    snapshot = getattr(service, "snapshot", None)
+    if snapshot is None:
+        return None
+    try:
+        return snapshot()
+    except Exception as exc:  # a dump must not take the daemon down
+        log.error(f"trackers snapshot failed: {exc!r}")
+        return None

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from vrrpd.runtime import metrics
+
 if TYPE_CHECKING:
     from vrrpd.runtime.daemon import Runtime
 
@@ -30,4 +32,5 @@ class Service(Protocol):
 def build_services(runtime: Runtime) -> list[Service]:
     """Every service this configuration and these options need, in start order."""
     services: list[Service] = []
+    services += metrics.build(runtime)  # `--metrics-listen ADDR:PORT`, else none
     return services
