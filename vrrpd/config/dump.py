@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from vrrpd.config.lvsdump import lvs_to_yaml
 from vrrpd.config.model import (
     NOWHERE,
     Command,
@@ -308,6 +309,7 @@ def to_yaml_dict(config: Config) -> dict[str, Any]:
     doc["static_ipaddress"] = [_vip(v) for v in config.static_ipaddresses]
     doc["static_routes"] = [_line(r) for r in config.static_routes]
     doc["static_rules"] = [_line(r) for r in config.static_rules]
+    doc.update(lvs_to_yaml(config, _command))
     return {k: v for k, v in doc.items() if v}
 
 

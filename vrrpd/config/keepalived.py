@@ -2,8 +2,8 @@
 
 Top-level blocks follow man keepalived.conf: `global_defs`, `vrrp_instance`, `vrrp_sync_group`,
 `vrrp_script`, `track_file`, `vrrp_track_process`, `static_ipaddress`, `static_routes`,
-`static_rules`. The LVS side (`virtual_server`, `virtual_server_group`) is skipped with one
-warning; other keepalived blocks vrrpd does not implement are skipped with a warning each.
+`static_rules`, and the LVS side `virtual_server_group` and `virtual_server` (`config.lvs`). Other
+keepalived blocks vrrpd does not implement are skipped with a warning each.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from vrrpd.config.diag import Problems, did_you_mean
 from vrrpd.config.globaldefs import parse_global_defs
 from vrrpd.config.instance import parse_instance
 from vrrpd.config.lexer import Node, build_tree
+from vrrpd.config.lvs import parse_lvs
 from vrrpd.config.model import Config, GlobalDefs
 from vrrpd.config.preprocess import Preprocessor
 from vrrpd.config.source import Source
@@ -79,7 +80,7 @@ def build_config(nodes: list[Node], problems: Problems, files: tuple[str, ...] =
     ctx = Ctx(problems)
     lists: dict[str, list[Any]] = {}
     global_defs = parse_global_defs([n for n in nodes if n.name == "global_defs"], ctx)
-    lvs_warned = False
+    lvs: dict[str, list[Node]] = {name: [] for name in LVS_BLOCKS}
     for node in nodes:
         if node.name in TRACKERS:
             field, parser = TRACKERS[node.name]
@@ -91,13 +92,7 @@ def build_config(nodes: list[Node], problems: Problems, files: tuple[str, ...] =
         elif node.name == "vrrp_instance":
             _append(lists, "instances", parse_instance(node, global_defs, ctx))
         elif node.name in LVS_BLOCKS:
-            if not lvs_warned:
-                ctx.warn(
-                    node.loc,
-                    "LVS configuration (virtual_server) is not supported by "
-                    "vrrpd; all LVS blocks are skipped",
-                )
-            lvs_warned = True
+            lvs[node.name].append(node)
         elif node.name in OTHER_BLOCKS:
             ctx.warn(node.loc, f"'{node.name}' is not supported by vrrpd (ignored)")
         elif node.name != "global_defs":
@@ -106,10 +101,13 @@ def build_config(nodes: list[Node], problems: Problems, files: tuple[str, ...] =
                 hint = "an include line cannot start with @ or use macros"
             ctx.warn(node.loc, f"unknown top-level keyword '{node.name}' (ignored)", hint)
     static = _static_defaults(lists.pop("static_ipaddresses", []), global_defs)
+    servers, groups = parse_lvs(lvs["virtual_server"], lvs["virtual_server_group"], ctx)
     config = Config(
         global_defs=global_defs,
         static_ipaddresses=tuple(static),
         source_files=files,
+        virtual_servers=servers,
+        virtual_server_groups=groups,
         **{k: tuple(v) for k, v in lists.items()},
     )
     return validate(config, ctx)

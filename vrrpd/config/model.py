@@ -11,9 +11,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from typing import TYPE_CHECKING
 
 from vrrpd.errors import Location
 from vrrpd.proto.constants import VRRP_GROUP4, VRRP_GROUP6
+
+if TYPE_CHECKING:  # lvsmodel imports this module; the annotations stay strings at run time
+    from vrrpd.config.lvsmodel import VirtualServerGroupSpec, VirtualServerSpec
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
@@ -368,6 +372,8 @@ class Config:
     static_ipaddresses: tuple[VipSpec, ...] = ()
     static_routes: tuple[RouteSpec, ...] = ()
     static_rules: tuple[RuleSpec, ...] = ()
+    virtual_servers: tuple[VirtualServerSpec, ...] = ()  # LVS: config.lvsmodel
+    virtual_server_groups: tuple[VirtualServerGroupSpec, ...] = ()
     source_files: tuple[str, ...] = ()
 
     def instance(self, name: str) -> InstanceConfig | None:

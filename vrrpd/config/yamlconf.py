@@ -22,6 +22,7 @@ from vrrpd.config.source import Source, SourceError
 from vrrpd.config.values import join_command
 from vrrpd.config.yamlschema import (
     BOOL_TAG,
+    CHECKERS,
     GLOBAL,
     KEEPALIVED_HINTS,
     NAMED,
@@ -30,6 +31,7 @@ from vrrpd.config.yamlschema import (
     TOP_KEYS,
     VIP_FLAGS,
     VIP_VALUES,
+    VIRTUAL_SERVER,
     Spec,
     YNode,
 )
@@ -97,6 +99,16 @@ class _Translator:
             elif name in STATIC:
                 items = [self.item(i, STATIC[name], name) for i in self.seq(value, name)]
                 out.append(Node(self.tok(key), (), tuple(n for n in items if n is not None)))
+            elif name == "virtual_servers":
+                out.extend(self._servers(("servers", "virtual_server", VIRTUAL_SERVER),
+                                         self.tok(key), value, {}))  # fmt: skip
+            elif name == "virtual_server_groups":
+                for item, body in self.mapping(value, name):
+                    lines = [self.item(i, "line", item.value) for i in self.seq(body, name)]
+                    kids = tuple(n for n in lines if n is not None)
+                    out.append(
+                        Node(self.tok(item, "virtual_server_group"), (self.tok(item),), kids)
+                    )
             else:
                 self.unknown(key, TOP_KEYS, "the document")
         return out
@@ -224,6 +236,62 @@ class _Translator:
         out = [Node(kw, tuple(a for a in args if a))]
         if "xmit_base" in fields and self.boolean(fields["xmit_base"], "xmit_base"):
             out.append(Node(Token("vmac_xmit_base", kw.loc)))
+        return out
+
+    # -- LVS: virtual/real servers as lists of mappings, checkers by `type` --------------------
+    def _words(self, spec: Spec, kw: Token, value: YNode, sib: dict[str, YNode]) -> list[Node]:
+        """A keyword whose value is several words: a string or a list of words."""
+        if isinstance(value, yaml.SequenceNode):
+            toks = [self.scalar(v, kw.text) for v in value.value]
+            return [Node(kw, tuple(t for t in toks if t))]
+        if isinstance(value, yaml.ScalarNode) and value.tag != NULL_TAG:
+            return [Node(kw, self.words(value))]
+        self.problems.error(self.loc(value), f"{kw.text} must be a string or a list of words")
+        return []
+
+    def _flags(self, spec: Spec, kw: Token, value: YNode, sib: dict[str, YNode]) -> list[Node]:
+        toks = [self.scalar(v, kw.text) for v in self.seq(value, kw.text)]
+        return [Node(t) for t in toks if t]
+
+    def _blocks(self, spec: Spec, kw: Token, value: YNode, sib: dict[str, YNode]) -> list[Node]:
+        return [
+            Node(kw, (), tuple(self.block(v, spec[2], kw.text))) for v in self.seq(value, kw.text)
+        ]
+
+    def _servers(self, spec: Spec, kw: Token, value: YNode, sib: dict[str, YNode]) -> list[Node]:
+        """`virtual_servers` / `real_servers`: `{address, port}`, `{fwmark}` or `{group}` heads."""
+        out: list[Node] = []
+        for item in self.seq(value, kw.text):
+            fields = {k.value: v for k, v in self.mapping(item, spec[1])}
+            head: list[Token] = []
+            for name in ("fwmark", "group"):
+                if name in fields and (tok := self.scalar(fields[name], name)):
+                    head = [self.tok(fields[name], name), tok]
+            if not head and "address" in fields:
+                toks = [self.scalar(fields[k], k) for k in ("address", "port") if k in fields]
+                head = [t for t in toks if t]
+            if not head:
+                self.problems.error(
+                    self.loc(item), f"a {spec[1]} needs 'address' (or fwmark/group)"
+                )
+                continue
+            out.append(Node(Token(spec[1], self.loc(item)), tuple(head),
+                            tuple(self.block(item, spec[2], spec[1]))))  # fmt: skip
+        return out
+
+    def _checkers(self, spec: Spec, kw: Token, value: YNode, sib: dict[str, YNode]) -> list[Node]:
+        """`checkers: [{type: TCP_CHECK, ...}]` -> one checker block each."""
+        out: list[Node] = []
+        for item in self.seq(value, kw.text):
+            fields = {k.value: v for k, v in self.mapping(item, "a checker")}
+            kind = self.scalar(fields["type"], "type") if "type" in fields else None
+            if kind is None or kind.text not in CHECKERS:
+                hint = did_you_mean(kind.text, CHECKERS) if kind else ""
+                self.problems.error(self.loc(item), "a checker needs 'type' (one of "
+                                    f"{', '.join(CHECKERS)})", hint)  # fmt: skip
+                continue
+            schema = {"type": ("skip",), **CHECKERS[kind.text]}
+            out.append(Node(kind, (), tuple(self.block(item, schema, kind.text))))
         return out
 
     # -- list items -------------------------------------------------------------------------

@@ -166,7 +166,64 @@ NAMED = {
     "vrrp_sync_groups": ("vrrp_sync_group", SYNC_GROUP),
 }
 STATIC = {"static_ipaddress": "vip", "static_routes": "line", "static_rules": "line"}
-TOP_KEYS = ("global_defs", *NAMED, *STATIC)
+# -- LVS (keepalived `virtual_server_group`, `virtual_server`, `real_server`, checkers) --------
+LVS_TIMING: dict[str, Spec] = {
+    **_secs("connect_timeout", "delay_before_retry", "warmup", "delay_loop"),
+    **_kw("retry", "alpha"),
+}
+CONNECTION: dict[str, Spec] = _kw(
+    "connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark", "log_all_failures"
+)
+URL: dict[str, Spec] = {**_kw("path", "digest", "virtualhost"), "status_code": ("words", None)}
+HTTP: dict[str, Spec] = {
+    **CONNECTION,
+    **LVS_TIMING,
+    "url": ("blocks", "url", URL),
+    **_kw("http_protocol", "virtualhost", "fast_recovery", "enable_sni", "sni_name"),
+}
+CHECKERS: dict[str, dict[str, Spec]] = {
+    "TCP_CHECK": {**CONNECTION, **LVS_TIMING},
+    "PING_CHECK": {**CONNECTION, **LVS_TIMING},
+    "HTTP_GET": HTTP,
+    "SSL_GET": HTTP,
+    "DNS_CHECK": {**CONNECTION, **LVS_TIMING, **_kw("type", "name")},
+    "SMTP_CHECK": {**CONNECTION, **LVS_TIMING, **_kw("helo_name")},
+    "MISC_CHECK": {
+        **{k: v for k, v in LVS_TIMING.items() if k != "connect_timeout_s"},
+        "misc_path": ("cmd", "misc_path"),
+        **_secs("misc_timeout"),
+        **_kw("misc_dynamic", "log_all_failures"),
+        "user": ("user", "user", "group"),
+        "group": ("skip",),
+    },
+}
+REAL_SERVER: dict[str, Spec] = {
+    "address": ("skip",),
+    "port": ("skip",),
+    **_kw("weight", "uthreshold", "lthreshold", "inhibit_on_failure", "virtualhost"),
+    "lvs_method": ("words", "lvs_method"),
+    "notify_up": ("cmd", "notify_up"),
+    "notify_down": ("cmd", "notify_down"),
+    **LVS_TIMING,
+    "checkers": ("checkers", None),
+}
+VIRTUAL_SERVER: dict[str, Spec] = {
+    **dict.fromkeys(("address", "port", "fwmark", "group"), ("skip",)),
+    **_kw("lvs_sched", "protocol", "persistence_timeout", "persistence_granularity",
+          "persistence_engine", "quorum", "hysteresis", "alpha", "omega", "ha_suspend", "ops",
+          "inhibit_on_failure", "virtualhost", "ip_family"),
+    "sched_flags": ("flags", None),
+    "lvs_method": ("words", "lvs_method"),
+    "quorum_up": ("cmd", "quorum_up"),
+    "quorum_down": ("cmd", "quorum_down"),
+    "sorry_server": ("words", "sorry_server"),
+    "sorry_server_lvs_method": ("words", "sorry_server_lvs_method"),
+    "sorry_server_inhibit": ("flag", "sorry_server_inhibit", None),
+    **LVS_TIMING,
+    "real_servers": ("servers", "real_server", REAL_SERVER),
+}  # fmt: skip
+LVS_TOP = ("virtual_server_groups", "virtual_servers")
+TOP_KEYS = ("global_defs", *NAMED, *STATIC, *LVS_TOP)
 VIP_VALUES = ("dev", "brd", "scope", "label", "peer", "preferred_lft", "track_group")
 VIP_FLAGS = {
     "dad": "-nodad",
@@ -181,4 +238,7 @@ KEEPALIVED_HINTS = {
     "dont_track_primary": "use 'track_primary: false'",
     "vrrp_instance": "use 'vrrp_instances: {NAME: {...}}'",
     "vrrp_script": "use 'vrrp_scripts: {NAME: {...}}'",
+    "virtual_server": "use 'virtual_servers: [{address: IP, port: N, ...}]'",
+    "virtual_server_group": "use 'virtual_server_groups: {NAME: [IP PORT, ...]}'",
+    "real_server": "use 'real_servers: [{address: IP, port: N, ...}]'",
 }

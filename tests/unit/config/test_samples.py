@@ -8,7 +8,6 @@ import pytest
 from cfghelp import sample_text
 
 from vrrpd.config.model import AuthType, InitialState
-from vrrpd.errors import Severity
 
 VRRP_SAMPLES = [
     "keepalived.conf.vrrp",
@@ -55,11 +54,11 @@ def test_vrrp_samples_load_without_errors(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", LVS_ONLY)
-def test_lvs_samples_warn_once_and_load_empty(name: str) -> None:
+def test_lvs_samples_load_their_virtual_servers(name: str) -> None:
+    """The LVS side in detail: tests/unit/test_config_lvs.py."""
     result = load_sample(name)
-    assert result.config is not None and not result.errors
-    lvs = [p for p in result.problems if "LVS configuration" in p.message]
-    assert len(lvs) == 1 and lvs[0].severity is Severity.WARNING
+    assert result.config is not None and not result.errors, result.errors
+    assert result.config.virtual_servers
 
 
 def test_sample_vrrp() -> None:
