@@ -89,7 +89,7 @@ def test_use_vmac_failover_keeps_the_virtual_mac(lab, case: str) -> None:
             wait_until(lambda: holder(lab, vip) == ["r1"], 10, "r1's VMAC to hold the VIP")
             wait_until(lambda: client_reaches(lab, vip), 5, "the client to reach the VIP on r1")
             assert answering_mac(lab, vip) == mac
-            assert vmac_addrs(r2) is not None, "the BACKUP creates its VMAC too"
+            wait_until(lambda: vmac_addrs(r2) is not None, 5, "the BACKUP to create its VMAC too")
             assert sysctl(r1, "net.ipv4.conf.vrrp/51.arp_ignore") == "1"
             wait_until(lambda: [e for e in cap.events() if e.kind == "advert"], 5, "r1 adverts")
             adverts = [e for e in cap.events() if e.kind == "advert"]

@@ -17,7 +17,7 @@ import errno
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv6Interface, ip_interface
+from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any
 
 import structlog
@@ -38,7 +38,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from vrrpd.io.errors import IoError
-from vrrpd.io.netlink import LinkInfo, link_info_from
+from vrrpd.io.netlink import LinkInfo, link_info_parsed, parse_addr
 
 log = structlog.get_logger("vrrpd.io.monitor")
 
@@ -90,9 +90,7 @@ def _dump(kind: int) -> list[Any]:
                 out.append(reply)
 
 
-def _interface(msg: Any) -> IPv4Interface | IPv6Interface | None:
-    raw = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-    return ip_interface(f"{raw}/{msg['prefixlen']}") if raw else None
+Addr = tuple[IPv4Interface | IPv6Interface, int]  # (address/prefix, IFA flags)
 
 
 class LinkMonitor:
@@ -105,7 +103,7 @@ class LinkMonitor:
     def __init__(self, callback: Callable[[LinkEvent], None]) -> None:
         self.callback = callback
         self._links: dict[int, Any] = {}
-        self._addrs: dict[int, list[Any]] = {}
+        self._addrs: dict[int, list[Addr]] = {}  # parsed once, kernel order
         self._reported: dict[int, LinkInfo] = {}
         self._marshal = MarshalRtnl()
         self._sock: socket.socket | None = None
@@ -132,7 +130,9 @@ class LinkMonitor:
         self._links = {m["index"]: m for m in _dump(RTM_GETLINK)}
         self._addrs = {}
         for msg in _dump(RTM_GETADDR):
-            self._addrs.setdefault(msg["index"], []).append(msg)
+            parsed = parse_addr(msg)
+            if parsed is not None:
+                self._addrs.setdefault(msg["index"], []).append(parsed)
         for index in list(self._reported):
             if index not in self._links:
                 del self._reported[index]
@@ -173,15 +173,16 @@ class LinkMonitor:
 
     def _address(self, added: bool, msg: Any) -> None:
         index = msg["index"]
-        addr = _interface(msg)
-        if addr is None:
+        parsed = parse_addr(msg)
+        if parsed is None:
             return
+        addr = parsed[0]
         current = self._addrs.setdefault(index, [])
-        known = [m for m in current if _interface(m) == addr]
+        known = [a for a in current if a[0] == addr]
         for old in known:
             current.remove(old)
         if added:
-            current.append(msg)
+            current.append(parsed)
         if not (added and known):  # a flags update of a known address is no change
             link = self._links.get(index)
             name = str(link.get_attr("IFLA_IFNAME")) if link is not None else str(index)
@@ -191,7 +192,7 @@ class LinkMonitor:
         link = self._links.get(index)
         if link is None:
             return
-        info = link_info_from(link, self._addrs.get(index, []))
+        info = link_info_parsed(link, self._addrs.get(index, []))
         if self._reported.get(index) != info:
             self._reported[index] = info
             self.callback(info)

@@ -16,7 +16,14 @@ import errno
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, ip_address, ip_network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv6Address,
+    IPv6Interface,
+    ip_interface,
+    ip_network,
+)
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
@@ -261,19 +268,33 @@ def _broadcast(vip: VipSpec) -> str | None:
     return vip.brd
 
 
+def parse_addr(msg: Any) -> tuple[IPv4Interface | IPv6Interface, int] | None:
+    """(address/prefix, IFA flags) of one ifaddrmsg, or None if it carries no address."""
+    raw = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+    if raw is None:
+        return None
+    flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
+    return ip_interface(f"{raw}/{msg['prefixlen']}"), int(flags)
+
+
 def link_info_from(link: Any, addrs: Iterable[Any]) -> LinkInfo:
     """Build `LinkInfo` from an ifinfmsg and that interface's ifaddrmsgs (in kernel order)."""
+    return link_info_parsed(link, [a for a in map(parse_addr, addrs) if a is not None])
+
+
+def link_info_parsed(
+    link: Any, addrs: Iterable[tuple[IPv4Interface | IPv6Interface, int]]
+) -> LinkInfo:
+    """`link_info_from` over addresses already parsed by `parse_addr` (the monitor keeps them
+    parsed: re-parsing every address on every change made adding 200 VIPs quadratic)."""
     addr4: IPv4Address | None = None
     addr6: IPv6Address | None = None
-    for msg in addrs:
-        flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
-        raw = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-        if raw is None:
-            continue
-        ip = ip_address(raw)
-        if isinstance(ip, IPv4Address) and addr4 is None and not flags & IFA_F_SECONDARY:
-            addr4 = ip
-        elif isinstance(ip, IPv6Address) and addr6 is None and ip.is_link_local:
+    for iface, flags in addrs:
+        ip = iface.ip
+        if isinstance(ip, IPv4Address):
+            if addr4 is None and not flags & IFA_F_SECONDARY:
+                addr4 = ip
+        elif addr6 is None and ip.is_link_local:
             usable = not flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)
             addr6 = ip if usable else None
     return LinkInfo(

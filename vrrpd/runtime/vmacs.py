@@ -11,6 +11,7 @@ IN6_ADDR_GEN_MODE_NONE, no link-local until we copy the parent's onto it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from ipaddress import IPv6Interface
@@ -26,6 +27,7 @@ log = structlog.get_logger("vrrpd")
 
 Fault = tuple[str, str, str]  # (instance, fault key, reason)
 VMAC_FAULT = "vmac"
+LL_WAIT_S = 3.0  # IPv6 DAD on the parent takes about a second (RFC 4862 RetransTimer)
 
 
 def _rewrite(inst: InstanceConfig) -> InstanceConfig:
@@ -100,6 +102,11 @@ class VmacRuntime:
     async def _copy_link_local(self, parent: str, vmac: str) -> None:
         """keepalived gives an IPv6 VMAC the parent's link-local, the advert source (5.1.2.1)."""
         info = await self.manager.nl.link_info(parent)
+        for _ in range(int(LL_WAIT_S / 0.1)):  # a parent just brought up may still be in DAD
+            if info.addr6 is not None:
+                break
+            await asyncio.sleep(0.1)
+            info = await self.manager.nl.link_info(parent)
         if info.addr6 is None:
             raise IoError("parent has no usable link-local address", parent)
         spec = VipSpec(address=IPv6Interface(f"{info.addr6}/64"), dev=vmac)
