@@ -104,7 +104,11 @@ def deploy(example: str, lab: Lab, hosts: tuple[str, str]) -> list[Deployed]:
 
 
 def start_routers(lab: Lab, impl: str, deployed: list[Deployed]) -> list[RouterProcess]:
-    """`IMPL -t` passes on each router's copy, then IMPL runs it on every router."""
+    """`IMPL -t` passes on each router's copy, then IMPL runs it on each router in turn.
+
+    r1 runs before r2 starts, so r1's Master_Down timer starts first and the election is r1's
+    at once, as the exact notify lines expect (a slow start of r1 under load could otherwise
+    let r2 be MASTER for a moment)."""
     procs = []
     for d in deployed:
         proc = RouterProcess(d.node, impl, d.conf, lab.workdir, argv=[*IMPLS[impl], "-i", d.host])
@@ -115,7 +119,6 @@ def start_routers(lab: Lab, impl: str, deployed: list[Deployed]) -> list[RouterP
         procs.append(proc)
     for p in procs:
         p.start()
-    for p in procs:
         p.wait_started()
     return procs
 
