@@ -71,16 +71,28 @@ NOTIFY_HANDLERS: dict[str, Handler] = {k: notify_kw(v) for k, v in NOTIFY_KEYWOR
 
 
 def parse_track_ref(node: Node, ctx: Ctx, lo: int = -254, hi: int = 254) -> TrackRef | None:
-    """`NAME [weight W [reverse|noreverse]]` inside a `track_*` block."""
+    """`NAME [weight W [reverse|noreverse]]` inside a `track_*` block.
+
+    keepalived takes `no_reverse` as a synonym of `noreverse`; for scripts and interfaces
+    (range -253..253) it turns +/-254 into +/-253 with a warning instead of refusing it.
+    """
     words = list(node.args)
     weight, reverse = None, False
     while words:
         tok = words.pop(0)
         if tok.text == "weight" and words:
-            weight = ctx.int_(words.pop(0), lo, hi, "weight")
+            wtok = words.pop(0)
+            weight = ctx.int_(wtok, -254, 254, "weight")
             if weight is None:
                 return None
-        elif tok.text in ("reverse", "noreverse"):
+            if not lo <= weight <= hi:
+                ctx.warn(
+                    wtok.loc,
+                    f"weight for {node.name} cannot be +/-254. Setting to +/-253",
+                    f"use {lo}..{hi}",
+                )
+                weight = max(lo, min(hi, weight))
+        elif tok.text in ("reverse", "noreverse", "no_reverse"):
             reverse = tok.text == "reverse"
         else:
             ctx.error(
@@ -92,22 +104,31 @@ def parse_track_ref(node: Node, ctx: Ctx, lo: int = -254, hi: int = 254) -> Trac
     return TrackRef(node.name, weight, reverse, node.loc)
 
 
-def track_block(field: str) -> Handler:
-    """`track_interface {}` / `track_script {}` / `track_file {}` / `track_process {}`."""
+def track_block(field: str, lo: int = -254, hi: int = 254) -> Handler:
+    """`track_interface {}` / `track_script {}` / `track_file {}` / `track_process {}`.
+
+    A name listed twice keeps its first entry (keepalived: `duplicate track_script X -
+    ignoring`).
+    """
+    kind = field.removesuffix("es" if field.endswith("processes") else "s")
 
     def handle(d: Draft, node: Node, ctx: Ctx) -> None:
         items = d.setdefault(field, [])
         for child in ctx.block(node):
-            ref = parse_track_ref(child, ctx)
-            if ref is not None:
-                items.append(ref)
+            ref = parse_track_ref(child, ctx, lo, hi)
+            if ref is None:
+                continue
+            if any(r.name == ref.name for r in items):
+                ctx.warn(child.loc, f"duplicate {kind} {ref.name} - ignoring")
+                continue
+            items.append(ref)
 
     return handle
 
 
 TRACK_HANDLERS: dict[str, Handler] = {
-    "track_interface": track_block("track_interfaces"),
-    "track_script": track_block("track_scripts"),
+    "track_interface": track_block("track_interfaces", -253, 253),
+    "track_script": track_block("track_scripts", -253, 253),
     "track_file": track_block("track_files"),
     "track_process": track_block("track_processes"),
     "track_bfd": unsupported_kw("(BFD) not supported by vrrpd"),
@@ -115,14 +136,18 @@ TRACK_HANDLERS: dict[str, Handler] = {
 
 
 def weight_kw(lo: int, hi: int) -> Handler:
-    """`weight W [reverse]` in a tracker definition."""
+    """`weight W [reverse|noreverse]` in a tracker definition."""
 
     def handle(d: Draft, node: Node, ctx: Ctx) -> None:
         if ctx.nargs(node, 1, 2, f"<{lo}..{hi}> [reverse]"):
             weight = ctx.int_(node.args[0], lo, hi, "weight")
             if weight is not None:
                 d["weight"] = weight
-            d["reverse"] = len(node.args) > 1 and node.args[1].text == "reverse"
+            word = node.args[1].text if len(node.args) > 1 else "noreverse"
+            if word not in ("reverse", "noreverse", "no_reverse"):
+                ctx.warn(node.args[1].loc, f"unknown word '{word}' after weight (ignored)",
+                         "use: weight W [reverse]")  # fmt: skip
+            d["reverse"] = word == "reverse"
 
     return handle
 
@@ -231,7 +256,7 @@ PROCESS_HANDLERS: dict[str, Handler] = {
     "full_command": flag_kw("full_command", True),
     "weight": weight_kw(-254, 254),
     "quorum": int_kw("quorum", 1, 65535),
-    "quorum_max": int_kw("quorum_max", 1, 65535),
+    "quorum_max": int_kw("quorum_max", 0, 65535),
     "fork_delay": seconds_kw("fork_delay_s", 0, 3600),
     "terminate_delay": seconds_kw("terminate_delay_s", 0, 3600),
     "delay": _delay,
@@ -249,10 +274,12 @@ def parse_track_process(node: Node, ctx: Ctx) -> TrackProcessSpec | None:
         ctx.error(node.loc, f"vrrp_track_process {name} has no 'process'", "add: process NAME")
         return None
     if d.get("quorum_max") is not None and d["quorum_max"] < d.get("quorum", 1):
-        ctx.error(
-            ctx.locs[(f"vrrp_track_process:{name}", "quorum_max")], "quorum_max is below quorum"
-        )
-        return None
+        if "quorum" in d:  # keepalived keeps the quorum and drops the maximum
+            loc = ctx.locs[(f"vrrp_track_process:{name}", "quorum_max")]
+            ctx.warn(loc, "quorum_max is less than quorum - ignoring")
+            del d["quorum_max"]
+        else:  # `quorum_max 0` alone: success means no matching process runs
+            d["quorum"] = d["quorum_max"]
     return TrackProcessSpec(name=name, location=node.loc, **d)
 
 
