@@ -9,9 +9,13 @@ PY     := $(VENV)/bin/python
 DEB_PKGS := python3-venv python3-pip iproute2 iputils-ping arping ndisc6 tcpdump keepalived \
             nginx-light mariadb-server mariadb-client curl procps psmisc kmod
 
-.PHONY: test lint unit deps debs venv lab bench clean
+# The IPVS tests boot Debian's own kernel under QEMU (tests/vm/, the CI kernel has no IPVS):
+# QEMU, busybox-static for the initramfs, ipvsadm as an independent check inside the guest.
+DEB_PKGS += qemu-system-x86 busybox-static ipvsadm
 
-test: deps lint
+.PHONY: test lint unit deps debs venv vm-image lab bench clean
+
+test: deps lint vm-image
 	$(PY) -m pytest -q
 
 lint: venv
@@ -24,6 +28,11 @@ unit: venv
 	$(PY) -m pytest -q tests/unit tests/property
 
 deps: debs venv
+
+# The kernel package is fetched with `apt-get download` and unpacked (never installed), then
+# the initramfs is built; all cached in .cache/ipvs-vm/ until the kernel package changes.
+vm-image: debs venv
+	$(PY) tests/vm/vm_image.py prepare
 
 # Install only what is missing, so a second `make test` does not touch apt.
 debs:
