@@ -180,6 +180,20 @@ class Instance(StateMachine):
         self.manual_until = None
         return actions
 
+    def delete(self, now: float) -> list[Action]:
+        """Removed by a reload (keepalived `vrrp_exist` found no match): a MASTER sends priority
+        0 and releases its addresses; notify DELETED if `notify_deleted` is configured, else
+        FAULT, as keepalived does for backward compatibility."""
+        if self.state in (State.INIT, State.STOP, State.DELETED):
+            return []
+        actions = self.shutdown_release(now)
+        actions.append(self._set_state(State.DELETED, "removed from the configuration", now))
+        deleted = self.cfg.notify.deleted is not None
+        actions.append(self._notify(NotifyEvent.DELETED if deleted else NotifyEvent.FAULT))
+        self._clear_timers()
+        self.manual_until = None
+        return actions
+
     def sync_to(self, target: State, now: float, group: str) -> list[Action]:
         """Follow the sync group: BACKUP -> MASTER (keepalived `vrrp_sync_master`), MASTER ->
         BACKUP without priority 0 (`vrrp_sync_backup`). FAULT travels as a fault key instead."""
