@@ -19,7 +19,7 @@ from vrrpd.config.diag import render_problems
 from vrrpd.config.dump import dump_json, dump_yaml
 from vrrpd.config.loader import DEFAULT_CONFIG, EXIT_CONFIG_ERRORS, EXIT_FATAL, check_config
 from vrrpd.config.model import Config
-from vrrpd.errors import Problem
+from vrrpd.errors import Problem, VrrpdError
 from vrrpd.io.files import FileSource
 from vrrpd.runtime.dumps import SIGFUNCS
 from vrrpd.runtime.metrics import parse_listen
@@ -58,6 +58,7 @@ class Options:
     log_format: str = "text"
     signum: str | None = None
     metrics_listen: str | None = None
+    control_socket: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -158,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDR:PORT",
         help="serve Prometheus metrics on http://ADDR:PORT/metrics (off by default)",
     )
+    p.add_argument(
+        "--control-socket",
+        metavar="PATH",
+        help="vrrpctl's socket (default: beside the -p pid file, /run/vrrpd.pid -> /run/vrrpd.ctl)",
+    )
     return p
 
 
@@ -206,6 +212,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         log_format=ns.log_format,
         signum=ns.signum,
         metrics_listen=ns.metrics_listen,
+        control_socket=ns.control_socket,
     )
 
 
@@ -261,10 +268,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         daemon = importlib.import_module("vrrpd.runtime.daemon")
+        control = importlib.import_module("vrrpd.runtime.control")
     except ModuleNotFoundError as exc:
         if exc.name not in ("vrrpd.runtime.daemon", "vrrpd.runtime"):
             raise
         print("vrrpd: daemon not available yet", file=sys.stderr)
+        return 1
+    try:  # docs/control.md: refuse to start where another daemon's control socket answers
+        control.configure(options.control_socket, options.pid_file)
+    except VrrpdError as exc:
+        print(f"vrrpd: {exc}; not starting", file=sys.stderr)
         return 1
     code: int = daemon.run_daemon(options, result.config)
     return code

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from vrrpd.runtime import metrics
+from vrrpd.runtime.control import ControlService
 
 if TYPE_CHECKING:
     from vrrpd.runtime.daemon import Runtime
@@ -33,4 +34,5 @@ def build_services(runtime: Runtime) -> list[Service]:
     """Every service this configuration and these options need, in start order."""
     services: list[Service] = []
     services += metrics.build(runtime)  # `--metrics-listen ADDR:PORT`, else none
+    services.append(ControlService(runtime))
     return services
