@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import vrrpd._lean  # noqa: F401 - first: before anything imports structlog
 from vrrpd import __version__
 from vrrpd.config.diag import render_problems
 from vrrpd.config.dump import dump_json, dump_yaml

@@ -26,7 +26,7 @@ from ipaddress import (
 )
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
+from pyroute2.iproute.linux import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vrrpd.config.model import RouteSpec, RuleSpec, VipSpec
