@@ -37,7 +37,8 @@ from vrrpd.io.files import FileSource
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 VIP = "192.0.2.100"
 CHECK_ARGV = {"keepalived": ["keepalived"], "vrrpd": [sys.executable, "-m", "vrrpd"]}
-BAD_LOG = ("Traceback", "SECURITY VIOLATION", "not found/accessible", "Disabling track script")
+# Script security refusals (keepalived's and vrrpd's texts) and crashes.
+BAD_LOG = ("Traceback", "SECURITY", "Unsafe permissions", "disabling", "Disabling", "not found")
 
 needs_servers = pytest.mark.skipif(servers_available() is not None, reason=str(servers_available()))
 IMPL_PARAMS = [
@@ -54,20 +55,24 @@ IMPL_PARAMS = [
     ("example", "host"), [("nginx", "lb1"), ("nginx", "lb2"), ("mysql", "db1"), ("mysql", "db2")]
 )
 def test_yaml_form_loads_the_same_model_as_keepalived_conf(
-    example: str, host: str, capsys: pytest.CaptureFixture[str]
+    example: str, host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`vrrpd -t` accepts both forms, and `HOST.yaml` means what `keepalived.conf -i HOST` does.
+    """`HOST.yaml` means what `keepalived.conf -i HOST` does, and `vrrpd -t` accepts both once
+    installed (scripts where the files say: a copy with the lab's two path prefixes).
 
     (`vrrpd.cli.main` in-process: the code `vrrpd -t` runs, without a second of start-up.)"""
     conf, yaml = EXAMPLES / example / "keepalived.conf", EXAMPLES / example / f"{host}.yaml"
-    for path, id_args in ((conf, ["-i", host]), (yaml, [])):
-        argv = ["-t", *id_args, "-f", str(path)]
-        assert (vrrpd_main(argv), capsys.readouterr().err) == (0, ""), f"vrrpd {' '.join(argv)}"
     from_conf, warnings_conf = load_config(str(conf), FileSource(), host)
     from_yaml, warnings_yaml = load_config(str(yaml), FileSource())
     assert (warnings_conf, warnings_yaml) == ([], [])
     assert strip_locations(from_conf) == strip_locations(from_yaml)
     assert from_conf.instances[0].priority == (150 if host.endswith("1") else 100)
+
+    etc = install_copy(example, tmp_path / "etc")
+    for path, id_args in ((etc / conf.name, ["-i", host]), (etc / yaml.name, [])):
+        path.write_text(lab_paths(path.read_text(), example, etc, tmp_path / "log"))
+        argv = ["-t", *id_args, "-f", str(path)]
+        assert (vrrpd_main(argv), capsys.readouterr().err) == (0, ""), f"vrrpd {' '.join(argv)}"
 
 
 # -- putting an example on a lab router ------------------------------------------------------
@@ -84,21 +89,29 @@ class Deployed:
     notify_log: Path
 
 
+def install_copy(example: str, etc: Path) -> Path:
+    """examples/EXAMPLE copied to `etc` as the README installs it: scripts 0755, option files
+    0600 (they hold passwords; git keeps no such mode)."""
+    shutil.copytree(EXAMPLES / example, etc)
+    for f in etc.iterdir():
+        f.chmod(0o600 if f.suffix == ".cnf" else 0o755 if f.suffix == ".sh" else 0o644)
+    return etc
+
+
+def lab_paths(text: str, example: str, etc: Path, log: Path) -> str:
+    """Move the two path prefixes: `/etc/keepalived/EXAMPLE/` and `/var/log/keepalived/`."""
+    etc_prefix = f"/etc/keepalived/{example}/"
+    assert etc_prefix in text and "/var/log/keepalived/" in text, "the lab rewrites these"
+    return text.replace(etc_prefix, f"{etc}/").replace("/var/log/keepalived/", f"{log}/")
+
+
 def deploy(example: str, lab: Lab, hosts: tuple[str, str]) -> list[Deployed]:
-    """Copy examples/EXAMPLE to each router's etc dir; its keepalived.conf with the lab paths."""
+    """The example installed on each router, with its keepalived.conf using the lab paths."""
     deployed = []
     for node, host in zip(lab.routers, hosts, strict=True):
-        etc, log = lab.workdir / node.name / "etc", lab.workdir / node.name / "log"
-        shutil.copytree(EXAMPLES / example, etc)
-        for f in etc.iterdir():
-            if f.suffix == ".cnf":
-                f.chmod(0o600)  # option files hold passwords (git keeps no such mode)
-            elif f.suffix == ".sh":
-                f.chmod(0o755)
-        etc_prefix = f"/etc/keepalived/{example}/"
-        text = (etc / "keepalived.conf").read_text()
-        assert etc_prefix in text and "/var/log/keepalived/" in text, "the lab rewrites these"
-        text = text.replace(etc_prefix, f"{etc}/").replace("/var/log/keepalived/", f"{log}/")
+        etc = install_copy(example, lab.workdir / node.name / "etc")
+        log = lab.workdir / node.name / "log"
+        text = lab_paths((etc / "keepalived.conf").read_text(), example, etc, log)
         deployed.append(Deployed(node, host, text, etc, log / f"{example}-vip.log"))
     return deployed
 
