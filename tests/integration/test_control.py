@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -20,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import wait_until
 from vrrplab.capture import Capture
 from vrrplab.procs import InstanceSpec, RouterProcess, keepalived_conf
@@ -265,3 +267,28 @@ def test_the_socket_file_of_a_killed_daemon_is_reused(lab):
         assert status(proc)["vips"] == [SPEC.vip]
     finally:
         stop([proc])
+
+
+@pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived missing")
+def test_manual_failover_both_ways_with_a_keepalived_peer(lab):
+    r1, r2 = lab.routers
+    ours = RouterProcess(r1, "vrrpd", keepalived_conf(r1, SPEC, 150), lab.workdir)
+    peer = RouterProcess(r2, "keepalived", keepalived_conf(r2, SPEC, 100), lab.workdir)
+    procs = [ours, peer]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.wait_started()
+        wait_until(lambda: lab.owners(VIP) == ["r1"], 10, "vrrpd (150) to hold the VIP")
+        out = vrrpctl(ours, "resign", "VI_1")  # no hold: until takeover or clear
+        assert out.returncode == 0, out.stderr
+        wait_until(lambda: lab.owners(VIP) == ["r2"], 5, "keepalived to take the VIP")
+        assert status(ours)["state"] == "BACKUP"
+        assert vrrpctl(ours, "takeover", "VI_1").returncode == 0
+        wait_until(lambda: lab.owners(VIP) == ["r1"], 5, "vrrpd to take the VIP back")
+        wait_until(lambda: "Entering BACKUP STATE" in peer.output().split("Entering MASTER")[-1],
+                   5, "keepalived to step back to BACKUP")  # fmt: skip
+        assert "Traceback" not in ours.output()
+    finally:
+        stop(procs)
