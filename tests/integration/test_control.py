@@ -1,6 +1,7 @@
-"""`vrrpctl` against two real vrrpd daemons in the lab (docs/control.md).
+"""`vrrpctl` against real vrrpd daemons in the lab, and with a keepalived peer (docs/control.md).
 
-r1 (priority 150) and r2 (priority 100) run one instance at 100 ms adverts. vrrpctl runs from
+r1 (priority 150) and r2 (priority 100; vrrpd, or keepalived 2.2.7 in the interop case) run one
+instance at 100 ms adverts. vrrpctl runs from
 the test's own namespace: the control socket is a file beside each daemon's `-p` pid file, and
 filesystem sockets are reachable from any network namespace. What the daemons do is read from
 the kernel (who holds the VIP) and from the wire (a Capture in the client namespace).
