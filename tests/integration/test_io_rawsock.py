@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
@@ -45,13 +46,17 @@ def test_scapy_advert_received_as_datagram(lab):
                 tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
             with tx:
                 tx.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+                sent_at = time.time()
                 tx.sendto(wire, (str(GROUP4), 0))
             await poll(lambda: got, 5, "the advert in r2")
+            times.append(sent_at)
         finally:
             rx.close()
 
+    times: list[float] = []
     run_in(r2.ns, scenario)
     dgram = got[0]
+    assert times[0] <= dgram.rx_at <= time.time(), "the kernel's SO_TIMESTAMPNS receive time"
     assert dgram.ttl == 255
     assert dgram.src == r1.addr4.ip and dgram.dst == GROUP4
     assert dgram.ifindex == 2

@@ -37,7 +37,8 @@ IP_PMTUDISC_DONT = 0  # keepalived's adverts leave DF clear
 V6_CHECKSUM_OFFSET = 6  # RFC 5798 section 5.2.8: the checksum field is at byte 6
 RECV_BUFSIZE = 65535
 MAX_READS_PER_WAKEUP = 64  # bound the work done per reader callback
-_CMSG_SPACE = socket.CMSG_SPACE(32) * 2
+_CMSG_SPACE = socket.CMSG_SPACE(32) * 2 + socket.CMSG_SPACE(16)  # + SCM_TIMESTAMPNS
+SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD: struct timespec with 64-bit fields on x86_64
 
 
 def if_index(interface: str) -> int:
@@ -80,6 +81,7 @@ class RawSocket:
     def _configure(self) -> None:
         s = self.sock
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.interface.encode())
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         if self.family == 4:
             ip = socket.IPPROTO_IP
             s.setsockopt(ip, socket.IP_TOS, VRRP_TOS)
@@ -168,24 +170,29 @@ class RawSocket:
         ihl = (data[0] & 0x0F) * 4
         total = int.from_bytes(data[2:4], "big")
         end = total if ihl <= total <= len(data) else len(data)
-        ifindex = self.ifindex
+        ifindex, rx_at = self.ifindex, 0.0
         for level, kind, value in ancdata:
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 4:
                 ifindex = struct.unpack_from("i", value)[0]
+            elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                rx_at = _timespec(value)
         return Datagram(
             data=data[ihl:end],
             src=_addr4(data[12:16]),
             dst=_addr4(data[16:20]),
             ifindex=ifindex,
             ttl=data[8],
+            rx_at=rx_at,
         )
 
     def _datagram6(
         self, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[str, ...]
     ) -> Datagram | None:
         dst: IPAddress | None = None
-        ifindex, hops = self.ifindex, -1
+        ifindex, hops, rx_at = self.ifindex, -1, 0.0
         for level, kind, value in ancdata:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                rx_at = _timespec(value)
             if level != socket.IPPROTO_IPV6:
                 continue
             if kind == socket.IPV6_PKTINFO and len(value) >= 20:
@@ -196,7 +203,7 @@ class RawSocket:
         if dst is None or hops < 0:
             return None  # the kernel always sends both; without them we cannot check TTL
         src = ip_address(str(addr[0]).split("%", 1)[0])
-        return Datagram(data=bytes(data), src=src, dst=dst, ifindex=ifindex, ttl=hops)
+        return Datagram(data=bytes(data), src=src, dst=dst, ifindex=ifindex, ttl=hops, rx_at=rx_at)
 
     def start(self, loop: asyncio.AbstractEventLoop, callback: Callable[[Datagram], None]) -> None:
         """Call `callback(datagram)` from the loop for every received datagram."""
@@ -221,6 +228,13 @@ class RawSocket:
             self._loop.remove_reader(self.sock.fileno())
             self._loop = None
         self.sock.close()
+
+
+def _timespec(value: bytes) -> float:
+    if len(value) < 16:
+        return 0.0
+    sec, nsec = struct.unpack_from("qq", value)
+    return float(sec + nsec * 1e-9)
 
 
 _ADDR4_CACHE: dict[bytes, IPv4Address] = {}

@@ -51,7 +51,8 @@ class Datagram:
 
     `data` is the VRRP message (the IP header already stripped), `ttl` the IPv4 TTL or IPv6 hop
     limit, `dst` the packet's destination (the multicast group or our unicast address), `ifindex`
-    the receiving interface.
+    the receiving interface, `rx_at` the kernel's receive time (CLOCK_REALTIME seconds from
+    SO_TIMESTAMPNS; 0.0 when unknown): the runtime dates the advert's arrival by it.
     """
 
     data: bytes
@@ -59,6 +60,7 @@ class Datagram:
     dst: IPAddress
     ifindex: int
     ttl: int
+    rx_at: float = 0.0
 
     @property
     def family(self) -> int:

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ from vrrpd.runtime.vmacs import VmacRuntime, vmac_config
 log = structlog.get_logger("vrrpd")
 
 QUEUE_MAX = 4096
+MAX_RX_AGE_S = 1.0  # an older kernel timestamp means a clock step: use the loop's time
 DEFAULT_PID_FILE = "/run/vrrpd.pid"
 DEFAULT_VRRP_PID_FILE = "/run/vrrpd_vrrp.pid"
 
@@ -120,6 +122,7 @@ class Runtime:
         self._timerfd: TimerFd | None = None
         self._armed_at: float | None = None
         self._tick_pending = False
+        self._last_rx_now = 0.0
         self.link_listeners: list[Callable[[LinkInfo], None]] = []
         self.services: list[Service] = []
         self.tasks: asyncio.TaskGroup | None = None
@@ -249,6 +252,7 @@ class Runtime:
     def _dispatch(self, item: Input, now: float) -> list[Action]:
         match item:
             case Datagram():
+                now = self._arrival(item, now)
                 return self.engine.receive_datagram(item, now)
             case LinkInfo():
                 for listener in self.link_listeners:
@@ -266,6 +270,21 @@ class Runtime:
             case Call():
                 return self._run_call(item, now)
         return []
+
+    def _arrival(self, dgram: Datagram, now: float) -> float:
+        """When the advert arrived, on the loop's clock (RFC 5798 6.4.2: the Master_Down_Timer
+        restarts at the advert's arrival, not when a busy consumer got round to it).
+
+        The kernel stamps CLOCK_REALTIME; `time.time() - now` converts it. The result is clamped
+        to [the last time given to the engine, now], so the engine never sees time go back and
+        a clock step cannot date an advert in the future or far in the past.
+        """
+        if dgram.rx_at > 0.0:
+            at = dgram.rx_at - (time.time() - now)
+            if now - at < MAX_RX_AGE_S:
+                now = max(self._last_rx_now, min(now, at))
+        self._last_rx_now = now
+        return now
 
     def _on_link(self, info: LinkInfo, now: float) -> list[Action]:
         """A link report; a VMAC borrows its parent's addresses, so it is re-reported with it."""
