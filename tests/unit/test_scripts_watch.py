@@ -44,8 +44,11 @@ def test_parse_file_value(text, value):
     assert parse_file_value(text) == value
 
 
-def test_read_value_of_a_missing_file_is_zero(tmp_path: Path):
+def test_read_value_of_a_missing_file_a_fifo_or_a_directory_is_zero(tmp_path: Path):
     assert read_value(str(tmp_path / "nothing")) == 0
+    os.mkfifo(tmp_path / "fifo")
+    assert read_value(str(tmp_path / "fifo")) == 0  # and it returns at once
+    assert read_value(str(tmp_path)) == 0
 
 
 def test_init_file_writes_only_when_missing_unless_overwrite(tmp_path: Path):

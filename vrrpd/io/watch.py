@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import stat
 import struct
 from collections.abc import Callable, Iterable, Sequence
 
@@ -68,11 +69,20 @@ def parse_file_value(text: str) -> int:
 
 
 def read_value(path: str) -> int:
+    """The value of a tracked file; 0 when it is missing, unreadable or not a regular file
+    (opened non-blocking: a FIFO put there by mistake must not stall the event loop)."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(FILE_READ_MAX)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return 0
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return 0
+        data = os.read(fd, FILE_READ_MAX)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
     return parse_file_value(data.decode("ascii", "replace"))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from vrrpd.runtime import metrics
+from vrrpd.runtime import metrics, trackers
 from vrrpd.runtime.control import ControlService
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class Service(Protocol):
 def build_services(runtime: Runtime) -> list[Service]:
     """Every service this configuration and these options need, in start order."""
     services: list[Service] = []
+    services += trackers.build(runtime)  # vrrp_script / track_* (runtime/trackers.py)
     services += metrics.build(runtime)  # `--metrics-listen ADDR:PORT`, else none
     services.append(ControlService(runtime))
     return services
