@@ -1,0 +1,263 @@
+"""All the health checkers of a configuration (keepalived's `Keepalived_healthcheckers`).
+
+`CheckerSet(config.virtual_servers, on_change)` runs each checker as its own task under one
+TaskGroup: a random warm-up delay up to `warmup`, then attempts paced by `delay_loop` and
+`delay_before_retry` (state.py). Attempts are bounded (`connect_timeout` for network checkers,
+per url for HTTP, `misc_timeout` for MISC), so a server that accepts and never answers, or a
+script that hangs, only ever costs its own checker a failed attempt; no checker blocks the loop
+or another checker. A probe that raises counts as a failure, never as a dead task.
+
+When a real server changes (alive: none of its checkers down; or a `misc_dynamic` weight), the
+set logs keepalived's line (`Adding service [rs]:tcp:80 to VS [vs]:tcp:80`, `Removing service
+... from VS ...`, `Enabling`/`Disabling ... of VS ...` with `inhibit_on_failure`), runs the real
+server's notify script and FIFO line through `LvsNotifier`, then calls `on_change(RsChange)`.
+The state before any change is in `states()`: alive unless a checker is in `alpha` mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import structlog
+
+from vrrpd.check.http import http_check
+from vrrpd.check.icmp import ping_check
+from vrrpd.check.net import Attempt, failure
+from vrrpd.check.notify import LvsNotifier
+from vrrpd.check.probes import dns_check, misc_check, smtp_check, tcp_check
+from vrrpd.check.state import CheckerState, RealServerState, Verdict, dynamic_weight
+from vrrpd.config.lvsmodel import (
+    CheckerKind,
+    CheckerSpec,
+    MiscParams,
+    RealServerSpec,
+    VirtualServerSpec,
+    rs_label,
+    vs_label,
+)
+
+log = structlog.get_logger("vrrpd.check")
+
+Probe = Callable[[CheckerSpec], Awaitable[Attempt]]
+PROBES: dict[CheckerKind, Probe] = {
+    CheckerKind.TCP_CHECK: tcp_check,
+    CheckerKind.SMTP_CHECK: smtp_check,
+    CheckerKind.DNS_CHECK: dns_check,
+    CheckerKind.PING_CHECK: ping_check,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RsChange:
+    """A real server's new state: `up` (in the pool) and its effective `weight`."""
+
+    vs: VirtualServerSpec
+    rs: RealServerSpec
+    up: bool
+    weight: int
+
+
+OnChange = Callable[[RsChange], None]
+
+
+@dataclass(slots=True)
+class _Server:
+    vs: VirtualServerSpec
+    rs: RealServerSpec
+    state: RealServerState
+    alive: bool
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        return rs_label(self.vs, self.rs), vs_label(self.vs)
+
+
+class CheckerSet:
+    """Runs the checkers of `virtual_servers`; `start()`/`stop()`, `states()`, `suspend()`."""
+
+    def __init__(
+        self,
+        virtual_servers: Iterable[VirtualServerSpec],
+        on_change: OnChange | None = None,
+        *,
+        notifier: LvsNotifier | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.servers: list[_Server] = []
+        for vs in virtual_servers:
+            for rs in vs.real_servers:
+                state = RealServerState(rs.weight, [CheckerState(c) for c in rs.checkers])
+                self.servers.append(_Server(vs, rs, state, state.alive))
+        self.on_change = on_change
+        self._own_notifier = notifier is None
+        self.notifier = notifier if notifier is not None else LvsNotifier()
+        self.rng = rng or random.Random()
+        self.suspended: set[str] = set()
+        self._main: asyncio.Task[None] | None = None
+
+    def states(self) -> list[RsChange]:
+        """Every real server's current state (the initial one before any check ran)."""
+        return [RsChange(s.vs, s.rs, s.alive, s.state.effective_weight) for s in self.servers]
+
+    def checkers(self) -> list[tuple[RsChange, CheckerState]]:
+        """Each checker with its real server, for status and statistics."""
+        return [
+            (RsChange(s.vs, s.rs, s.alive, s.state.effective_weight), c)
+            for s in self.servers
+            for c in s.state.checkers
+        ]
+
+    async def start(self) -> None:
+        """Start every checker (each after its random warm-up); returns at once."""
+        if self._main is not None:
+            return
+        for server in self.servers:
+            rs, vs = server.labels
+            for _ in server.state.checkers:
+                log.info(f"Activating healthchecker for service {rs} for VS {vs}")
+        self._main = asyncio.get_running_loop().create_task(self._run(), name="vrrpd-checkers")
+
+    async def stop(self) -> None:
+        """Cancel every checker (killing running MISC scripts); with `omega`, run the notify
+        of each real server still up, as keepalived does on shutdown."""
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+            self._main = None
+        for server in self.servers:
+            if server.vs.omega and server.alive:
+                self.notifier.rs_changed(server.vs, server.rs, False, stopping=True)
+        if self._own_notifier:
+            await self.notifier.close()
+
+    def suspend(self, vs: VirtualServerSpec, suspended: bool) -> None:
+        """keepalived `ha_suspend`: pause a virtual server's checkers while its address is
+        not configured on this host (the caller watches the address)."""
+        label = vs_label(vs)
+        if suspended == (label in self.suspended):
+            return
+        (self.suspended.add if suspended else self.suspended.discard)(label)
+        for server in self.servers:
+            if server.vs == vs:
+                rs, _ = server.labels
+                state = "Deactivating" if suspended else "Activating"
+                log.info(f"{state} healthchecker for service {rs} for VS {label}")
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for server in self.servers:
+                for checker in server.state.checkers:
+                    tg.create_task(self._loop(server, checker))
+
+    async def _loop(self, server: _Server, checker: CheckerState) -> None:
+        spec = checker.spec
+        await asyncio.sleep(self.rng.uniform(0, spec.warmup_s))
+        while True:
+            if vs_label(server.vs) in self.suspended:
+                await asyncio.sleep(spec.delay_loop_s)
+                continue
+            attempt = await self._attempt(spec)
+            await asyncio.sleep(self._apply(server, checker, attempt))
+
+    @staticmethod
+    async def _attempt(spec: CheckerSpec) -> Attempt:
+        """One bounded attempt; any exception but cancellation is a failed attempt."""
+        try:
+            if spec.kind in (CheckerKind.HTTP_GET, CheckerKind.SSL_GET):
+                return await http_check(spec, spec.connect_timeout_s)
+            if spec.kind is CheckerKind.MISC_CHECK:
+                return await misc_check(spec)  # bounded by misc_timeout
+            async with asyncio.timeout(spec.connect_timeout_s):
+                return await PROBES[spec.kind](spec)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a probe bug or odd socket error must not end the checker
+            return failure(exc)
+
+    def _apply(self, server: _Server, checker: CheckerState, attempt: Attempt) -> float:
+        """Account one attempt; log, weigh and notify; return the delay to the next one."""
+        spec, first = checker.spec, not checker.has_run
+        verdict = checker.record(attempt.ok)
+        checker.last_detail = attempt.detail
+        rs, vs = server.labels
+        if not attempt.ok:
+            say = log.info if spec.log_all_failures else log.debug
+            say(f"{spec.kind.value} attempt on {rs} of VS {vs} failed: {attempt.detail}")
+        if verdict.report is not None:
+            log.info(report_line(spec, verdict, attempt, rs, vs))
+        misc = spec.params
+        if attempt.ok and isinstance(misc, MiscParams) and misc.dynamic and attempt.rc is not None:
+            self._set_weight(server, dynamic_weight(attempt.rc, server.rs.weight))
+        if verdict.changed:
+            self._update(server)
+        elif first and verdict.report == "DOWN" and not server.alive:
+            # keepalived confirms an alpha checker's initial DOWN with the notifies
+            self.notifier.rs_changed(server.vs, server.rs, False)
+        return verdict.delay_s
+
+    def _update(self, server: _Server) -> None:
+        alive = server.state.alive
+        if alive == server.alive:
+            return
+        server.alive = alive
+        rs, vs = server.labels
+        if server.rs.inhibit_on_failure:
+            log.info(f"{'Enabling' if alive else 'Disabling'} service {rs} of VS {vs}")
+        else:
+            verb = "Adding service {} to VS {}" if alive else "Removing service {} from VS {}"
+            log.info(verb.format(rs, vs))
+        self.notifier.rs_changed(server.vs, server.rs, alive)
+        self._emit(server)
+
+    def _set_weight(self, server: _Server, weight: int) -> None:
+        old = server.state.effective_weight
+        if weight == old:
+            return
+        server.state.dynamic_weight = weight
+        rs, vs = server.labels
+        active = "" if server.alive else "in"
+        log.info(
+            f"Changing weight from {old} to {weight} for {active}active service {rs} of VS {vs}"
+        )
+        self._emit(server)
+
+    def _emit(self, server: _Server) -> None:
+        if self.on_change is None:
+            return
+        change = RsChange(server.vs, server.rs, server.alive, server.state.effective_weight)
+        try:
+            self.on_change(change)
+        except Exception as exc:  # the glue's failure must not stop the checkers
+            log.error(f"LVS change handler failed for {rs_label(server.vs, server.rs)}: {exc}")
+
+
+def report_line(spec: CheckerSpec, verdict: Verdict, attempt: Attempt, rs: str, vs: str) -> str:
+    """keepalived's log line for a checker's UP or DOWN result."""
+    after = f" after {verdict.retries} retries" if verdict.retries else ""
+    kind = spec.kind
+    if kind is CheckerKind.MISC_CHECK:
+        assert isinstance(spec.params, MiscParams)
+        head = f"Misc check for [{rs} VS {vs}] by [{spec.params.command.argv[0]}]"
+        if verdict.report == "UP":
+            return f"{head} succeeded."
+        if attempt.detail == "timed out":
+            return f"{head} timed out{after}."
+        return f"{head} failed{after} ({attempt.detail})."
+    if verdict.report == "UP":
+        return {
+            CheckerKind.TCP_CHECK: f"TCP connection to {rs} success.",
+            CheckerKind.SMTP_CHECK: f"Remote SMTP server {rs} succeed on service.",
+            CheckerKind.DNS_CHECK: f"DNS_CHECK ({rs}) succeeded.",
+            CheckerKind.PING_CHECK: f"ICMP connection to {rs} success.",
+        }.get(kind, attempt.detail.replace("{rs}", rs, 1))
+    if kind is CheckerKind.PING_CHECK:
+        return f"ICMP CHECK on service {rs} of {vs} failed{after}."
+    if kind is CheckerKind.DNS_CHECK:
+        return f"DNS_CHECK ({rs}) {attempt.detail}{after}"
+    name = "HTTP_CHECK" if kind in (CheckerKind.HTTP_GET, CheckerKind.SSL_GET) else kind.value
+    return f"{name} on service {rs} failed{after}."
