@@ -419,6 +419,14 @@ vrrp_script chk {
     init_fail
     user nobody nogroup
 }
+track_file tf {
+    file /run/vrrpd-tf
+    weight -254 reverse
+    init_file 5 overwrite
+}
+vrrp_track_file old_name {
+    file /run/vrrpd-old
+}
 vrrp_track_process none_may_run {
     process sleep
     quorum_max 0
@@ -460,6 +468,11 @@ def test_parse_trackers_like_keepalived():
     none_may_run, pq = result.config.track_processes
     assert (none_may_run.quorum, none_may_run.quorum_max) == (0, 0)
     assert (pq.quorum, pq.quorum_max, pq.fork_delay_s, pq.terminate_delay_s) == (2, None, 0.5, 0.5)
+    tf, old = result.config.track_files
+    assert (tf.path, tf.weight, tf.reverse, tf.init_file, tf.init_overwrite) == (
+        "/run/vrrpd-tf", -254, True, 5, True,
+    )  # fmt: skip
+    assert (old.weight, old.reverse, old.init_file) == (1, False, None)
     vi = result.config.instances[0]
     assert vi.track_scripts == (TrackRef("chk", 253, False, vi.track_scripts[0].location),)
     assert [(t.name, t.weight) for t in vi.track_interfaces] == [("eth1", -253)]
@@ -469,4 +482,5 @@ def test_parse_trackers_like_keepalived():
     assert "weight for eth1 cannot be +/-254. Setting to +/-253" in warnings
     assert "duplicate track_script chk - ignoring" in warnings
     assert "quorum_max is less than quorum - ignoring" in warnings
+    assert "'vrrp_track_file' is deprecated" in warnings
     assert not result.errors

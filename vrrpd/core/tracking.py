@@ -29,13 +29,14 @@ keepalived 2.2.7 running in a namespace):
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vrrpd.config.model import (
     Config,
     InstanceConfig,
     ScriptSpec,
+    SyncGroupConfig,
     TrackFileSpec,
     TrackProcessSpec,
     TrackRef,
@@ -233,15 +234,14 @@ def _defaults(config: Config, kind: Kind, name: str) -> tuple[int, bool]:
     return (spec.weight, spec.reverse) if spec is not None else (0, False)
 
 
-def _refs(owner: InstanceConfig | object) -> Iterable[tuple[Kind, TrackRef]]:
-    for kind, attr in (
-        (Kind.SCRIPT, "track_scripts"),
-        (Kind.INTERFACE, "track_interfaces"),
-        (Kind.FILE, "track_files"),
-        (Kind.PROCESS, "track_processes"),
-    ):
-        for ref in getattr(owner, attr, ()):
-            yield kind, ref
+def _refs(owner: InstanceConfig | SyncGroupConfig) -> list[tuple[Kind, TrackRef]]:
+    lists = (
+        (Kind.SCRIPT, owner.track_scripts),
+        (Kind.INTERFACE, owner.track_interfaces),
+        (Kind.FILE, owner.track_files),
+        (Kind.PROCESS, owner.track_processes),
+    )
+    return [(kind, ref) for kind, refs in lists for ref in refs]
 
 
 def plan_watches(config: Config) -> tuple[list[Watch], list[str]]:
