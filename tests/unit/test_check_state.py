@@ -14,7 +14,7 @@ import pytest
 
 from vrrpd.check.checkerset import CheckerSet, RsChange, report_line
 from vrrpd.check.http import MAX_BODY_BYTES, _read_response, request_bytes
-from vrrpd.check.icmp import checksum, echo_request, is_reply
+from vrrpd.check.icmp import echo_request, is_reply
 from vrrpd.check.net import Attempt
 from vrrpd.check.notify import rs_fifo_line, vs_fifo_line
 from vrrpd.check.probes import dns_answer, dns_query
@@ -30,6 +30,7 @@ from vrrpd.config.lvsmodel import (
     VirtualServerSpec,
 )
 from vrrpd.config.model import Command
+from vrrpd.proto.checksum import internet_checksum
 
 RS_IP = ip_address("192.0.2.21")
 
@@ -221,7 +222,7 @@ def test_dns_query_and_answers() -> None:
 
 def test_icmp_echo() -> None:
     packet = echo_request(4, 0x4242, 7)
-    assert packet[0] == 8 and checksum(packet) == 0
+    assert packet[0] == 8 and internet_checksum(packet) == 0
     reply = bytes([0, 0]) + packet[2:]
     assert is_reply(reply, 4, False, 0, 7) and not is_reply(reply, 4, False, 0, 8)
     iphdr = bytes([0x45]) + bytes(19)

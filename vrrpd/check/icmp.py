@@ -18,6 +18,7 @@ import struct
 
 from vrrpd.check.net import Attempt, destination, make_socket
 from vrrpd.config.lvsmodel import CheckerSpec
+from vrrpd.proto.checksum import internet_checksum
 
 ICMP_ECHO, ICMP_ECHOREPLY = 8, 0
 ICMP6_ECHO, ICMP6_ECHOREPLY = 128, 129
@@ -26,23 +27,13 @@ _seq = itertools.count(1)
 _NO_DGRAM = (errno.EACCES, errno.EPERM, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT)
 
 
-def checksum(data: bytes) -> int:
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def echo_request(family: int, ident: int, seq: int) -> bytes:
     """An echo request; the IPv4 checksum is ours, the kernel fills ICMPv6's (RFC 4443 2.3)."""
     kind = ICMP_ECHO if family == 4 else ICMP6_ECHO
     head = struct.pack("!BBHHH", kind, 0, 0, ident, seq)
     if family == 6:
         return head + PAYLOAD
-    return struct.pack("!BBHHH", kind, 0, checksum(head + PAYLOAD), ident, seq) + PAYLOAD
+    return struct.pack("!BBHHH", kind, 0, internet_checksum(head + PAYLOAD), ident, seq) + PAYLOAD
 
 
 def is_reply(data: bytes, family: int, raw: bool, ident: int, seq: int) -> bool:

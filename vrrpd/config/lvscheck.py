@@ -28,6 +28,7 @@ from vrrpd.config.lvsmodel import (
     UrlSpec,
 )
 from vrrpd.config.model import Command, IPAddress
+from vrrpd.config.trackers import SCRIPT_HANDLERS
 from vrrpd.config.values import (
     Ctx,
     Draft,
@@ -177,20 +178,13 @@ def _misc_path(d: Draft, node: Node, ctx: Ctx) -> None:
             d["argv"] = argv
 
 
-def _user(d: Draft, node: Node, ctx: Ctx) -> None:
-    if ctx.nargs(node, 1, 2, "USER [GROUP]"):
-        user, _, group = node.args[0].text.partition(":")
-        d["user"] = user
-        d["group"] = node.args[1].text if len(node.args) > 1 else (group or None)
-
-
 MISC_HANDLERS: dict[str, Handler] = {
     **TIMING_HANDLERS,
     "log_all_failures": bool_kw("log_all_failures"),
     "misc_path": _misc_path,
     "misc_timeout": seconds_kw("misc_timeout_s", 0.000001, MAX_TIMER_S),
     "misc_dynamic": bool_kw("dynamic"),
-    "user": _user,
+    "user": SCRIPT_HANDLERS["user"],  # `user USER [GROUP]`, as in vrrp_script
 }
 del MISC_HANDLERS["connect_timeout"]  # MISC_CHECK has only the options from alpha onwards
 

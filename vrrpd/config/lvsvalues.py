@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from vrrpd.config.diag import did_you_mean
 from vrrpd.config.lexer import Node, Token
@@ -87,13 +88,19 @@ def _tunnel(method: LvsMethod, opts: list[Token], node: Node, ctx: Ctx) -> Forwa
     return Forwarding(method, kind, port, csum)
 
 
-def forwarding_kw(field: str) -> Handler:
+def parsed_kw(field: str, parse: Callable[[Node, Ctx], object | None]) -> Handler:
+    """A keyword whose whole line `parse` turns into one value (None: already reported)."""
+
     def handle(d: Draft, node: Node, ctx: Ctx) -> None:
-        value = parse_forwarding(node, ctx)
+        value = parse(node, ctx)
         if value is not None:
             d[field] = value
 
     return handle
+
+
+def forwarding_kw(field: str) -> Handler:
+    return parsed_kw(field, parse_forwarding)
 
 
 def protocol_kw(d: Draft, node: Node, ctx: Ctx) -> None:
@@ -118,12 +125,7 @@ def persistence_kw(d: Draft, node: Node, ctx: Ctx) -> None:
 
 
 def command_kw(field: str) -> Handler:
-    def handle(d: Draft, node: Node, ctx: Ctx) -> None:
-        cmd = parse_command(node, ctx)
-        if cmd is not None:
-            d[field] = cmd
-
-    return handle
+    return parsed_kw(field, parse_command)
 
 
 def ip_port(node: Node, ctx: Ctx, what: str) -> tuple[IPAddress, int | None] | None:
