@@ -28,6 +28,7 @@ from vrrplab.procs import RouterProcess
 from vrrplab.topo import Node
 
 SEQUENCE = "01101110100"  # chk_seq exit codes, one per run, then 0 for ever (rise 2, fall 3)
+# Fast checks get `timeout 2`: a loaded CI host must not turn a slow fork into a failure.
 PRIO = re.compile(r"\((?P<inst>VI_\d+)\) Changing effective priority from (\d+) to (\d+)")
 STATE = re.compile(r"\((?P<inst>VI_\d+)\) Entering (?P<state>[A-Z]+) STATE")
 WAIT = 10.0
@@ -54,6 +55,7 @@ def r1_conf(d: Path, node: Node, comm: str) -> str:
 vrrp_script chk_w {{
     script "/usr/bin/test -f {d}/flag_w"
     interval 0.1
+    timeout 2
     weight -60
     rise 2
     fall 2
@@ -61,15 +63,18 @@ vrrp_script chk_w {{
 vrrp_script chk_0 {{
     script "/usr/bin/test -f {d}/flag_0"
     interval 0.1
+    timeout 2
 }}
 vrrp_script chk_rev {{
     script "/usr/bin/test -f {d}/flag_rev"
     interval 0.1
+    timeout 2
     weight 0 reverse
 }}
 vrrp_script chk_seq {{
     script "{d}/seq.sh"
     interval 0.05
+    timeout 2
     weight -10
     rise 2
     fall 3
@@ -83,6 +88,7 @@ vrrp_script chk_hang {{
 vrrp_script chk_missing {{
     script "{d}/missing.sh"
     interval 0.1
+    timeout 2
     weight -3
 }}
 track_file f1 {{
@@ -233,7 +239,8 @@ def test_rise_and_fall_count_consecutive_results(rig):
     """chk_seq exits 0 1 1 0 1 1 1 0 1 0 0 then 0: with rise 2 and fall 3 exactly one failure
     (after the three 1s in a row) and one recovery (after the two final 0s) may show."""
     wait_until(lambda: rig.priority("VI_4") == 100, WAIT, "chk_seq to recover")
-    wait_until(lambda: int((rig.dir / "seq.n").read_text()) > len(SEQUENCE) + 3, WAIT, "runs")
+    seq = rig.dir / "seq.n"
+    wait_until(lambda: int(seq.read_text() or 0) > len(SEQUENCE) + 3, WAIT, "more runs")
     lines = [ln.split(": ", 1)[-1] for ln in rig.log().splitlines()
              if "chk_seq" in ln and "already running" not in ln]  # fmt: skip
     assert lines == [
@@ -294,8 +301,9 @@ def test_missing_script_fails_and_is_reported_once(rig):
     line = f"Cannot run script {rig.dir}/missing.sh"
     wait_until(lambda: "VRRP_Script(chk_missing) failed" in rig.log(), WAIT, "chk_missing")
     seq = rig.dir / "seq.n"  # chk_seq runs every 0.05 s: 10 more runs ~ 5 of chk_missing's
-    runs = int(seq.read_text())
-    wait_until(lambda: int(seq.read_text()) > runs + 10, WAIT, "more script runs")
+    runs = lambda: int(seq.read_text() or 0)  # noqa: E731 - empty while the script rewrites it
+    start = runs()
+    wait_until(lambda: runs() > start + 10, WAIT, "more script runs")
     assert rig.log().count(line) == 1
     assert rig.log().count("VRRP_Script(chk_missing) failed") == 1
 
