@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import errno
 import os
-import pwd
 import signal
 import stat
 import subprocess
@@ -40,6 +39,7 @@ import structlog
 
 from vrrpd.config.model import Command, Config, FifoSpec, NotifySpec
 from vrrpd.io import security
+from vrrpd.io.scripts import Identity, resolve_identity, wait_exited
 
 log = structlog.get_logger("vrrpd.notify")
 
@@ -60,16 +60,6 @@ _STATE_SCRIPT = {
 _GENERIC_EVENTS = frozenset({"MASTER", "BACKUP", "FAULT", "STOP", "DELETED"})
 
 Spawner = Callable[[Coroutine[Any, Any, None]], object]
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """uid/gid (and supplementary groups when they change) a script runs as, or the error."""
-
-    uid: int
-    gid: int
-    groups: tuple[int, ...] | None = None
-    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -183,7 +173,7 @@ class Notifier:
         key = (user, group) if user is not None else self.default_user
         found = self._identities.get(key)
         if found is None:
-            found = self._identities[key] = _resolve(*key)
+            found = self._identities[key] = resolve_identity(*key)
         return found
 
     async def _watch(self, child: _Child, timeout_s: float | None) -> None:
@@ -191,7 +181,7 @@ class Notifier:
         `child_killed_thread`; others SIGTERM, SIGKILL after the grace); always reap."""
         pid = child.proc.pid
         try:
-            if await _exited(pid, timeout_s):
+            if await wait_exited(pid, timeout_s):
                 self._exit_status(child)
                 return
             self._fail(
@@ -199,10 +189,10 @@ class Notifier:
             )
             if child.kind != "STOP":
                 _killpg(pid, signal.SIGTERM)
-                if await _exited(pid, KILL_GRACE_S):
+                if await wait_exited(pid, KILL_GRACE_S):
                     return
             _killpg(pid, signal.SIGKILL)
-            await _exited(pid, None)
+            await wait_exited(pid, None)
         finally:
             _reap(child)
             self.running.pop(pid, None)
@@ -293,20 +283,6 @@ def _commands(spec: NotifySpec) -> list[Command]:
     return [c for c in (*cmds, spec.master_rx_lower_pri) if c is not None]
 
 
-def _resolve(user: str | None, group: str | None) -> Identity:
-    found = security.script_identity(user, group)
-    if isinstance(found, str):
-        return Identity(os.getuid(), os.getgid(), error=found)
-    uid, gid = found
-    if uid == os.getuid() and gid == os.getgid():
-        return Identity(uid, gid)  # no identity change: keep our groups, allow vfork
-    try:
-        groups = tuple(os.getgrouplist(pwd.getpwuid(uid).pw_name, gid))
-    except (KeyError, OSError):
-        groups = (gid,)
-    return Identity(uid, gid, groups)
-
-
 def _later(delay: float, fn: Callable[..., None], *args: Any) -> None:
     try:
         asyncio.get_running_loop().call_later(delay, fn, *args)
@@ -343,41 +319,3 @@ def _status(pid: int) -> int | None:
     if info is None:
         return None
     return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
-
-
-async def _exited(pid: int, timeout_s: float | None) -> bool:
-    """Wait on a pidfd until `pid` has exited (left unreaped); False at the timeout."""
-    loop = asyncio.get_running_loop()
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:  # the kernel is too old, or pid is gone already
-        return await _poll_exited(pid, timeout_s)
-    done: asyncio.Future[None] = loop.create_future()
-
-    def ready() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, ready)
-    try:
-        await asyncio.wait_for(done, timeout_s)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-
-
-async def _poll_exited(pid: int, timeout_s: float | None) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout_s is None else loop.time() + timeout_s
-    while True:
-        try:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return True
-        except ChildProcessError:
-            return True  # not our child any more
-        if deadline is not None and loop.time() >= deadline:
-            return False
-        await asyncio.sleep(0.02)
