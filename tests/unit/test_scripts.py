@@ -75,21 +75,20 @@ def test_exit_status_and_signals(argv, expected):
 def test_timeout_kills_the_whole_group_and_reaps_it(tmp_path: Path):
     pids = tmp_path / "pids"
     start = time.monotonic()
-    result = run(sh(f"echo $$ >> {pids}; sleep 30 & echo $! >> {pids}; wait"), 0.3)
+    result = run(sh(f"echo $$ >> {pids}; sleep 30 & echo $! >> {pids}; wait"), 1.0)
     elapsed = time.monotonic() - start
     assert result == RunResult(timed_out=True)
-    assert elapsed < 5  # SIGTERM at 0.3 s: both die at once
-    leader, child = pids_in(pids)
+    assert elapsed < 10  # SIGTERM at 1 s: both die at once, no SIGKILL grace needed
+    leader, *_children = pids_in(pids)
     assert gone(leader)
     assert group_members(leader) == []
-    assert child not in group_members(leader)
 
 
 def test_a_script_ignoring_sigterm_gets_sigkill(tmp_path: Path):
     pids = tmp_path / "pids"
-    result = run(sh(f"trap '' TERM; echo $$ >> {pids}; sleep 30 & echo $! >> {pids}; wait"), 0.2)
+    result = run(sh(f"trap '' TERM; echo $$ >> {pids}; sleep 30 & echo $! >> {pids}; wait"), 1.0)
     assert result.timed_out
-    leader, _child = pids_in(pids)
+    leader, *_children = pids_in(pids)
     assert gone(leader)
     assert group_members(leader) == []
 
