@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import socket
 import struct
 import subprocess
@@ -128,6 +127,15 @@ def script(path: Path, body: str) -> Path:
     path.write_text(f"#!/bin/sh\n{body}\n")
     path.chmod(0o755)
     return path
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan waits for init to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def by_port(checkers: CheckerSet) -> dict[int, RsChange]:
@@ -315,7 +323,7 @@ def test_bad_servers_fail_without_blocking(lab: Lab, tmp_path: Path) -> None:
     started = [int(p) for p in pids.read_text().split()]
     assert len(started) >= 4  # two runs at least, each a shell and its sleep
     # each hanging script was killed with its whole process group (the orphaned sleep too)
-    wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in started), 5, "no script")
+    wait_until(lambda: not any(running(p) for p in started), 5, "no script left")
 
 
 def test_ssl_get_with_sni_and_status_codes(lab: Lab, tmp_path: Path) -> None:
