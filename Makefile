@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 # Debian packages the tests and the lab use: keepalived as a real peer, nginx and MariaDB behind
 # the VIPs in the examples, tcpdump/arping/ndisc6 to watch the wire from the client namespace.
 DEB_PKGS := python3-venv python3-pip iproute2 iputils-ping arping ndisc6 tcpdump keepalived \
-            nginx-light mariadb-server mariadb-client curl procps psmisc kmod
+            nginx-light mariadb-server mariadb-client curl procps psmisc kmod \
+            nftables
 
 # The IPVS tests boot Debian's own kernel under QEMU (tests/vm/, the CI kernel has no IPVS):
 # QEMU, busybox-static for the initramfs, ipvsadm as an independent check inside the guest.

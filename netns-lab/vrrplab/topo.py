@@ -2,21 +2,34 @@
 
 Each node has `eth0`, one end of a veth pair whose other end (`p-<node>`) is a port of `br0` in the
 bridge namespace. Addresses come from 192.0.2.0/24 and 2001:db8::/64 only. DAD is off in every lab
-namespace so addresses are usable at once. Failure injection works on either veth end: the router
-side (`link down`, the router notices) or the bridge side (`partition`, the router does not).
+namespace so addresses are usable at once. Failure injection: `link_down` (the router's own veth
+end), `partition` (the bridge-side end: a veth loses carrier with its peer, so the router sees its
+link go down too, like a switch port going dark), and `loss` (an nftables rule on the bridge port
+drops a share of what the router sends while its link stays up; at 100% a partition the router
+cannot notice).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface, ip_address
 from pathlib import Path
 from types import TracebackType
 
-from vrrplab.netns import CLEANUP, LabError, create_ns, delete_ns, run, sysctl, unique_prefix
+from vrrplab.netns import (
+    CLEANUP,
+    LabError,
+    create_ns,
+    delete_ns,
+    ns_exec,
+    run,
+    sysctl,
+    unique_prefix,
+)
 
 CLIENT_HOST = 2
 ROUTER_HOST_BASE = 10
@@ -140,6 +153,27 @@ class Lab:
         """Names of the routers whose LAN interface holds `address` right now."""
         return [r.name for r in self.routers if self.has_address(r, address)]
 
+    def client_reaches(self, address: str) -> bool:
+        """One ping from the client to `address` (IPv4 or IPv6) answered within a second."""
+        assert self.client is not None
+        argv = ns_exec(self.client.ns, "ping", "-c", "1", "-W", "1", address)
+        return subprocess.run(argv, capture_output=True, check=False).returncode == 0
+
+    def answering_macs(self, address: str, wait_s: float = 0.3) -> list[str]:
+        """MACs that answer the client's ARP request (IPv6: neighbour solicitation) for `address`.
+
+        Asked on the wire, not read from the client's neighbour cache, so it shows who answers
+        now. IPv4: arping, every reply within `wait_s`; IPv6: ndisc6, the first reply.
+        """
+        assert self.client is not None
+        if ":" in address:
+            argv = ["ndisc6", "-1", "-r", "3", "-w", "1000", address, self.client.ifname]
+            out = run(ns_exec(self.client.ns, *argv), check=False)
+            return [ln.split()[-1].lower() for ln in out.splitlines() if "link-layer" in ln]
+        argv = ["arping", "-c", "1", "-w", f"{wait_s:g}", "-i", self.client.ifname, address]
+        out = run(ns_exec(self.client.ns, *argv), check=False)
+        return [ln.split()[3].lower() for ln in out.splitlines() if " from " in ln]
+
     # -- failure injection ------------------------------------------------------------------
 
     def link_down(self, node: Node) -> None:
@@ -150,23 +184,63 @@ class Lab:
         run(["ip", "-n", node.ns, "link", "set", node.ifname, "up"])
 
     def partition(self, node: Node, cut: bool = True) -> None:
-        """Bridge-side cut: the router's link stays up but nothing reaches the LAN."""
+        """Bridge-side cut: the bridge port goes down, and with it the carrier of the router's
+        veth end (the router sees its link down). For a cut it cannot see, use `loss(node, 100)`."""
         run(["ip", "-n", self.bridge_ns, "link", "set", node.port, "down" if cut else "up"])
 
     def loss(self, node: Node, percent: float) -> None:
-        """Drop `percent`% of what the router sends, with netem on the router's veth.
+        """Drop `percent`% of the frames `node` sends, at random, where they enter the bridge.
 
-        Needs `sch_netem` in the kernel; raises `LabError` saying so when it is missing.
+        An nftables `netdev` table on the bridge port's ingress (`numgen random`), so it needs
+        neither sch_netem nor tc actions, and its counters (`loss_counts`) tell how many frames
+        came and how many were dropped. The router's link stays up and it still hears the LAN.
+        Calling it again replaces the rate (and resets the counters).
         """
-        args = ["tc", "qdisc", "replace", "dev", node.ifname, "root", "netem", "loss"]
-        try:
-            run(ns_tc(node.ns, [*args, f"{percent}%"]))
-        except LabError as exc:
-            raise LabError(f"packet loss needs sch_netem (tc netem): {exc}") from exc
+        if not 0 <= percent <= 100:
+            raise LabError(f"loss must be 0..100 %, not {percent}")
+        share = round(percent * 100)  # in 1/10000, so 0.5 % works too
+        pick = "" if share >= 10000 else f"numgen random mod 10000 < {share} "
+        table = _loss_table(node)
+        nft(self.bridge_ns, f"""
+            table netdev {table} {{}}
+            delete table netdev {table}
+            table netdev {table} {{
+                counter seen {{}}
+                counter dropped {{}}
+                chain ingress {{
+                    type filter hook ingress device "{node.port}" priority 0; policy accept;
+                    counter name "seen"
+                    {pick}counter name "dropped" drop
+                }}
+            }}""")  # fmt: skip
+
+    def loss_counts(self, node: Node) -> tuple[int, int]:
+        """(frames seen, frames dropped) since the last `loss`; (0, 0) when there is none."""
+        out = run(ns_exec(self.bridge_ns, "nft", "-j", "list", "counters", "table", "netdev",
+                          _loss_table(node)), check=False)  # fmt: skip
+        counts = {"seen": 0, "dropped": 0}
+        for item in json.loads(out or "{}").get("nftables", []):
+            counter = item.get("counter")
+            if counter and counter.get("name") in counts:
+                counts[counter["name"]] = int(counter["packets"])
+        return counts["seen"], counts["dropped"]
 
     def clear_loss(self, node: Node) -> None:
-        run(ns_tc(node.ns, ["tc", "qdisc", "del", "dev", node.ifname, "root"]), check=False)
+        run(ns_exec(self.bridge_ns, "nft", "delete", "table", "netdev", _loss_table(node)),
+            check=False)  # fmt: skip
 
 
-def ns_tc(ns: str, args: list[str]) -> list[str]:
-    return ["ip", "netns", "exec", ns, *args]
+def _loss_table(node: Node) -> str:
+    return f"vrl_loss_{node.name}"
+
+
+def nft(ns: str, script: str) -> None:
+    """Run an nftables script inside `ns`; `LabError` naming what is missing when it fails."""
+    try:
+        proc = subprocess.run(ns_exec(ns, "nft", "-f", "-"), input=script, capture_output=True,
+                              text=True, timeout=20, check=False)  # fmt: skip
+    except OSError as exc:
+        raise LabError(f"packet loss needs nftables (`nft`): {exc}") from exc
+    if proc.returncode != 0:
+        raise LabError(f"nft failed in {ns} (needs nf_tables in the kernel): "
+                       f"{proc.stderr.strip()}")  # fmt: skip
