@@ -33,6 +33,7 @@ Attributes, transitions and builders are in machine.py; this module handles the 
 
 from __future__ import annotations
 
+from vrrpd.config.model import InitialState
 from vrrpd.core.actions import (
     Action,
     LogEvent,
@@ -72,9 +73,22 @@ class Instance(StateMachine):
     # -- entry points ---------------------------------------------------------------------------
 
     def start(self, now: float) -> list[Action]:
-        """Leave INIT: FAULT if a fault is raised, else BACKUP; an owner goes on to MASTER."""
+        """Leave INIT: FAULT if a fault is raised, else BACKUP; an owner goes on to MASTER.
+
+        An owner configured `state MASTER` goes straight to MASTER, as keepalived 2.2.7 does
+        (no `Entering BACKUP STATE (init)` line and no BACKUP notify first); with `state
+        BACKUP` it passes through BACKUP but still takes over at once (RFC 5798 6.4.1), where
+        keepalived would wait a Master_Down_Interval.
+        """
         if self.faults:
             return self._enter_fault(now, self._fault_reason(), init=True)
+        if (
+            self.owner
+            and self.cfg.initial_state == InitialState.MASTER
+            and self.may_become_master()
+        ):
+            timeout = LogEvent(self.name, "Receive advertisement timeout", detail=True)
+            return [timeout, *self._enter_master(now, "address owner")]
         actions = self._enter_backup(now, "init", init=True)
         if self.owner and self.may_become_master():
             actions += self._enter_master(now, "address owner")

@@ -41,7 +41,7 @@ from vrrpd.proto.constants import (
 )
 
 _ALLOWED: dict[State, frozenset[State]] = {
-    State.INIT: frozenset({State.BACKUP, State.FAULT, State.STOP}),
+    State.INIT: frozenset({State.BACKUP, State.MASTER, State.FAULT, State.STOP}),
     State.BACKUP: frozenset({State.MASTER, State.FAULT, State.STOP, State.DELETED}),
     State.MASTER: frozenset({State.BACKUP, State.FAULT, State.STOP, State.DELETED}),
     State.FAULT: frozenset({State.BACKUP, State.STOP, State.DELETED}),
@@ -107,6 +107,7 @@ class StateMachine:
         self.refresh_at: float | None = None
         self.lower_garp_at: float | None = None
         self.preempt_until: float | None = None
+        self._sent: tuple[int, IPAddress | None, InstanceConfig, SendAdvert] | None = None
 
     # -- derived values -------------------------------------------------------------------------
 
@@ -267,7 +268,13 @@ class StateMachine:
         self.stats.advert_sent += 1
         if priority == PRIORITY_STOP:
             self.stats.pri_zero_sent += 1
-        return emit.send_advert(self.cfg, self.src, self.advert(priority))
+        # The same action object while nothing in it changes: the executor then finds the
+        # encoded bytes by identity, so a steady-state advert costs a send (issue 4).
+        src, sent = self.src, self._sent
+        if sent is None or sent[2] is not self.cfg or sent[0] != priority or sent[1] != src:
+            action = emit.send_advert(self.cfg, src, self.advert(priority))
+            self._sent = sent = (priority, src, self.cfg, action)
+        return sent[3]
 
     def _add_vips(self) -> AddVips:
         return emit.add_vips(self.cfg)

@@ -55,7 +55,7 @@ class Executor:
         self.detail = detail
         self.announcers: dict[str, Announcer] = {}
         self.announce_dev: dict[str, str] = {}  # instance -> interface its GARPs go out of
-        self._encoded: dict[tuple[object, ...], bytes] = {}
+        self._encoded: dict[int, tuple[SendAdvert, tuple[bytes, ...]]] = {}
         self._drop_logged: dict[tuple[str | None, str], float] = {}
         self.send_errors = 0
 
@@ -88,15 +88,17 @@ class Executor:
         return faults
 
     def _send(self, a: SendAdvert) -> list[Fault]:
-        """Steady state costs a dict lookup and a send: the bytes are cached per destination."""
-        for dst in a.dsts:
-            key = (a.advert, a.src, dst, a.checksum_as_v2)
-            payload = self._encoded.get(key)
-            if payload is None:
-                if len(self._encoded) >= ENCODE_CACHE_MAX:
-                    self._encoded.clear()
-                payload = encode(a.advert, a.src, dst, checksum_as_v2=a.checksum_as_v2)
-                self._encoded[key] = payload
+        """Steady state costs a dict lookup and a send: the core hands the same SendAdvert
+        object while nothing in it changes, and its encoded bytes are kept by identity."""
+        entry = self._encoded.get(id(a))
+        if entry is None or entry[0] is not a:
+            if len(self._encoded) >= ENCODE_CACHE_MAX:
+                self._encoded.clear()
+            payloads = tuple(
+                encode(a.advert, a.src, dst, checksum_as_v2=a.checksum_as_v2) for dst in a.dsts
+            )
+            entry = self._encoded[id(a)] = (a, payloads)  # holding `a` keeps its id unique
+        for dst, payload in zip(a.dsts, entry[1], strict=True):
             try:
                 self.pool.get(a.interface, _family(dst)).send(payload, a.src, dst, a.ttl)
             except (IoError, OSError) as exc:

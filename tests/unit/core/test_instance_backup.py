@@ -11,7 +11,7 @@ from core_builders import (
     v3_advert,
 )
 
-from vrrpd.core.actions import LogEvent, State
+from vrrpd.core.actions import LogEvent, State, StateChanged
 
 MDI_100 = 3 + 156 / 256  # v2, 1 s, priority 100
 
@@ -29,8 +29,18 @@ def test_state_master_below_255_still_waits_the_down_interval():
     assert inst.next_deadline() == pytest.approx(3 + 56 / 256, abs=1e-9)
 
 
-def test_address_owner_becomes_master_at_once():
+def test_address_owner_with_state_master_goes_straight_to_master_as_keepalived():
     inst = make_instance(priority=255, initial_state="MASTER")
+    actions = inst.start(0.0)
+    timeout = LogEvent("VI_1", "Receive advertisement timeout", detail=True)
+    entry = master_entry(inst, "address owner")
+    entry[1] = StateChanged("VI_1", State.INIT, State.MASTER, "address owner")
+    assert actions == [timeout, *entry]
+    assert inst.state == State.MASTER
+
+
+def test_address_owner_with_state_backup_passes_through_backup_and_takes_over_at_once():
+    inst = make_instance(priority=255, initial_state="BACKUP")
     actions = inst.start(0.0)
     assert actions == backup_init(255) + master_entry(inst, "address owner")
     assert inst.state == State.MASTER

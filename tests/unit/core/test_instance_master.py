@@ -193,7 +193,10 @@ def test_backup_priority_change_recomputes_the_running_down_timer():
 def test_transition_table_rejects_impossible_changes():
     inst = make_instance()
     with pytest.raises(TransitionError):
-        inst._set_state(State.MASTER, "bug", 0.0)
+        inst._set_state(State.DELETED, "bug", 0.0)  # INIT -> DELETED
+    inst._set_state(State.STOP, "stopped", 0.0)
+    with pytest.raises(TransitionError):
+        inst._set_state(State.MASTER, "bug", 0.0)  # nothing leaves STOP
 
 
 def test_tracked_vip_deleted_from_outside_sends_master_to_backup():
