@@ -12,7 +12,7 @@ import importlib
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import vrrpd._lean  # noqa: F401 - first: before anything imports structlog
 from vrrpd import __version__
@@ -54,7 +54,9 @@ class Options:
     pid_file: str | None = None
     vrrp_pid_file: str | None = None
     vrrp_only: bool = False
+    check_only: bool = False
     dont_release_vrrp: bool = False
+    dont_release_ipvs: bool = False
     dont_respawn: bool = False
     log_format: str = "text"
     signum: str | None = None
@@ -143,10 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--vrrp",
         dest="vrrp_only",
         action="store_true",
-        help="only run the VRRP subsystem (always the case for vrrpd)",
+        help="only run the VRRP subsystem (no LVS checkers, no IPVS)",
+    )
+    p.add_argument(
+        "-C",
+        "--check",
+        dest="check_only",
+        action="store_true",
+        help="only run the LVS subsystem (checkers and IPVS, no VRRP)",
     )
     p.add_argument(
         "-V", "--dont-release-vrrp", action="store_true", help="keep VIPs and routes when stopping"
+    )
+    p.add_argument(
+        "-I", "--dont-release-ipvs", action="store_true", help="keep IPVS rules when stopping"
     )
     p.add_argument("-R", "--dont-respawn", action="store_true", help="do not respawn")
     p.add_argument(
@@ -208,7 +220,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         pid_file=ns.pid_file,
         vrrp_pid_file=ns.vrrp_pid_file,
         vrrp_only=ns.vrrp_only,
+        check_only=ns.check_only,
         dont_release_vrrp=ns.dont_release_vrrp,
+        dont_release_ipvs=ns.dont_release_ipvs,
         dont_respawn=ns.dont_respawn,
         log_format=ns.log_format,
         signum=ns.signum,
@@ -280,8 +294,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VrrpdError as exc:
         print(f"vrrpd: {exc}; not starting", file=sys.stderr)
         return 1
-    code: int = daemon.run_daemon(options, result.config)
+    code: int = daemon.run_daemon(options, subsystems(result.config, options))
     return code
+
+
+def subsystems(config: Config, options: Options) -> Config:
+    """keepalived `-P` (VRRP only) and `-C` (checkers only): the other half of the configuration
+    is dropped before the runtime sees it; both flags, or neither, run everything."""
+    if options.vrrp_only == options.check_only:
+        return config
+    if options.vrrp_only:
+        return replace(config, virtual_servers=(), virtual_server_groups=())
+    return replace(
+        config,
+        instances=(),
+        sync_groups=(),
+        static_ipaddresses=(),
+        static_routes=(),
+        static_rules=(),
+    )
 
 
 __all__ = ["EXIT_FATAL", "Options", "main", "parse_args"]

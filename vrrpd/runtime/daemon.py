@@ -104,8 +104,10 @@ class Runtime:
         release_vips: bool = True,
         pid_file: str | None = None,
         metrics_listen: str | None = None,
+        release_ipvs: bool = True,
     ) -> None:
         self.config = config
+        self.release_ipvs = release_ipvs  # `-I/--dont-release-ipvs` (runtime.lvs)
         self.pid_file = pid_file  # dumps are written beside it (dumps.dump_path)
         self.metrics_listen = metrics_listen  # `--metrics-listen ADDR:PORT` (runtime.metrics)
         self.stats_file = dump_path(
@@ -407,6 +409,7 @@ def run_daemon(options: Any, config: Config) -> int:
             release_vips=not options.dont_release_vrrp,
             pid_file=pid_file,
             metrics_listen=getattr(options, "metrics_listen", None),
+            release_ipvs=not getattr(options, "dont_release_ipvs", False),
         )
         return asyncio.run(runtime.run())
     except IoError as exc:

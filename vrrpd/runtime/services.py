@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from vrrpd.runtime import metrics, trackers
+from vrrpd.runtime import lvs, metrics, trackers
 from vrrpd.runtime.control import ControlService
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def build_services(runtime: Runtime) -> list[Service]:
     """Every service this configuration and these options need, in start order."""
     services: list[Service] = []
     services += trackers.build(runtime)  # vrrp_script / track_* (runtime/trackers.py)
+    services += lvs.build(runtime)  # virtual_server: checkers + IPVS (runtime/lvs.py)
     services += metrics.build(runtime)  # `--metrics-listen ADDR:PORT`, else none
     services.append(ControlService(runtime))
     return services

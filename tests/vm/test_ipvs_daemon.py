@@ -1,0 +1,151 @@
+"""The real vrrpd as an LVS director (in the VM): checkers against real servers drive IPVS.
+
+One bridge, a director (r1) and three web servers (r2, r3, r4: busybox httpd) in their own
+namespaces. Two virtual servers share r2 and r3: 192.0.2.100 (quorum 1; r3 inhibit_on_failure)
+and 192.0.2.101 (quorum 2, sorry server r4). Killing a web server's listener is the failure the
+TCP_CHECK must see; the table is read with ipvsadm in the director's namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from vm_guest import Listener, services, vrrpd_argv
+from vrrplab import Lab, wait_until
+from vrrplab.procs import RouterProcess
+
+START_S = 120  # the daemon's start-up under software emulation (imports alone take seconds)
+CHANGE_S = 30  # a verdict: delay_loop 1 s + connect_timeout 1 s, on a busy emulated CPU
+BAD_LOG = ("Traceback", "rror", "failed:")
+
+CHECK = """        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }"""
+
+CONF = """global_defs {{
+    router_id director
+    script_user root
+}}
+virtual_server 192.0.2.100 80 {{
+    delay_loop 1
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    real_server 192.0.2.12 80 {{
+{check}
+    }}
+    real_server 192.0.2.13 80 {{
+        inhibit_on_failure
+{check}
+    }}
+}}
+virtual_server 192.0.2.101 80 {{
+    delay_loop 1
+    lvs_sched wlc
+    lvs_method NAT
+    protocol TCP
+    quorum 2
+    quorum_up "/bin/sh -c 'echo up >> {quorum}'"
+    quorum_down "/bin/sh -c 'echo down >> {quorum}'"
+    sorry_server 192.0.2.14 80
+    real_server 192.0.2.12 80 {{
+{check}
+    }}
+    real_server 192.0.2.13 80 {{
+{check}
+    }}
+}}
+"""
+
+VS1, VS2 = "TCP 192.0.2.100:80 rr", "TCP 192.0.2.101:80 wlc"
+RS2, RS3, SORRY = "192.0.2.12:80 Masq", "192.0.2.13:80 Masq", "192.0.2.14:80 Masq"
+HEALTHY = {VS1: [f"{RS2} 1", f"{RS3} 1"], VS2: [f"{RS2} 1", f"{RS3} 1"]}
+
+
+@pytest.fixture
+def director(tmp_path: Path) -> Iterator[tuple[Lab, dict[str, Listener]]]:
+    with Lab(routers=4, tag="lvs", workdir=tmp_path) as lab:
+        web = {n.name: Listener(n.ns, n.name, tmp_path / "www") for n in lab.routers[1:]}
+        for listener in web.values():
+            listener.start()
+        try:
+            yield lab, web
+        finally:
+            for listener in web.values():
+                listener.stop()
+
+
+def _daemon(lab: Lab, tmp_path: Path, *flags: str) -> RouterProcess:
+    conf = CONF.format(check=CHECK, quorum=tmp_path / "quorum.log")
+    proc = RouterProcess(lab.routers[0], "vrrpd", conf, tmp_path, argv=vrrpd_argv(*flags))
+    proc.start()
+    proc.wait_started(START_S)
+    return proc
+
+
+def _table_is(ns: str, want: dict[str, list[str]], timeout: float, what: str) -> None:
+    def matches() -> bool:
+        return services(ns) == {k: sorted(v) for k, v in want.items()}
+
+    try:
+        wait_until(matches, timeout, what)
+    except Exception as exc:
+        raise AssertionError(f"{exc}\nipvsadm: {services(ns)}\nwanted: {want}") from exc
+
+
+def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
+    lab, web = director
+    ns = lab.routers[0].ns
+    proc = _daemon(lab, tmp_path, "-C")
+    try:
+        _table_is(ns, HEALTHY, START_S, "the table after start")
+        web["r2"].stop()  # r2 fails: removed; 192.0.2.101 drops below its quorum of 2
+        _table_is(ns, {VS1: [f"{RS3} 1"], VS2: [f"{SORRY} 1"]}, CHANGE_S, "r2 removed")
+        web["r3"].stop()  # r3 fails too: inhibit_on_failure keeps it at weight 0
+        _table_is(ns, {VS1: [f"{RS3} 0"], VS2: [f"{SORRY} 1"]}, CHANGE_S, "r3 inhibited")
+        web["r2"].start()
+        web["r3"].start()
+        _table_is(ns, HEALTHY, CHANGE_S, "both back, quorum regained, sorry server gone")
+        log = proc.output()
+        for line in (
+            "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80",
+            "Disabling service [192.0.2.13]:tcp:80 of VS [192.0.2.100]:tcp:80",
+            "Lost quorum 2-0=2 > 1 for VS [192.0.2.101]:tcp:80",
+            "Adding sorry server [192.0.2.14]:tcp:80 to VS [192.0.2.101]:tcp:80",
+            "Gained quorum 2+0=2 <= 2 for VS [192.0.2.101]:tcp:80",
+            "Removing sorry server [192.0.2.14]:tcp:80 from VS [192.0.2.101]:tcp:80",
+        ):
+            assert line in log, log
+        quorum = tmp_path / "quorum.log"
+        wait_until(lambda: quorum.exists() and quorum.read_text() == "down\nup\n", 10, "notify")
+        proc.sigterm(30)
+        assert services(ns) == {}  # stop releases what the daemon programmed
+        assert not any(bad in proc.output() for bad in BAD_LOG), proc.output()
+    finally:
+        if proc.running():
+            proc.kill9()
+
+
+def test_dont_release_ipvs_keeps_the_table_and_a_restart_adopts_it(director, tmp_path) -> None:
+    lab, _ = director
+    ns = lab.routers[0].ns
+    proc = _daemon(lab, tmp_path, "-I")
+    try:
+        _table_is(ns, HEALTHY, START_S, "the table after start")
+        proc.sigterm(30)
+        assert services(ns) == {k: sorted(v) for k, v in HEALTHY.items()}  # -I kept it
+        assert "keeping the virtual servers (--dont-release-ipvs)" in proc.output(), proc.output()
+        mark = proc.mark()
+        proc = _daemon(lab, tmp_path)  # the same config, without -I this time
+        wait_until(lambda: "Activating healthchecker" in proc.output(mark), START_S, "checkers")
+        assert services(ns) == {k: sorted(v) for k, v in HEALTHY.items()}
+        assert "IPVS applying: added" not in proc.output(mark)  # adopted, nothing re-added
+        proc.sigterm(30)
+        assert services(ns) == {}
+        assert not any(bad in proc.output() for bad in BAD_LOG), proc.output()
+    finally:
+        if proc.running():
+            proc.kill9()

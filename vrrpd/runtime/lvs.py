@@ -1,0 +1,213 @@
+"""The LVS service: health checkers drive the kernel's IPVS table (keepalived's checker process).
+
+At start the service opens IPVS (a kernel without it is logged as keepalived does, `IPVS: Can't
+initialize ipvs`, and the LVS side stays off while VRRP runs on), builds the checkers
+(`vrrpd.check.CheckerSet`) and the table (`lvs_table.LvsTable`: real servers, quorum, sorry
+server), programs the whole table once, then starts the checkers. Each verdict a checker
+reports updates the table (quorum changes are logged with keepalived's lines and notified with
+`quorum_up`/`quorum_down` and the FIFO `VS ... UP|DOWN` line) and wakes one applier task, which
+brings the kernel in line with `Ipvs.apply`: a dump, then only the differences. Verdicts that
+arrive while an apply runs are folded into the next one.
+
+`reload(config)` rebuilds checkers and table, keeping each surviving real server's state and
+each virtual server's quorum, and applies only the differences (no flap for what did not
+change). `stop()` stops the checkers (with `omega`, the down notifies), then removes the services
+this process programmed, unless `-I/--dont-release-ipvs`.
+
+keepalived's `lvs_sync_daemon` (IPVS connection sync following a VRRP instance) is not done yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+
+from vrrpd.config.model import Config
+from vrrpd.io.errors import IoError
+
+if TYPE_CHECKING:
+    from vrrpd.check import CheckerSet, RsChange
+    from vrrpd.io.ipvs import Changes
+    from vrrpd.runtime.daemon import Runtime
+    from vrrpd.runtime.lvs_table import LvsTable, QuorumEvent
+
+log = structlog.get_logger("vrrpd.lvs")
+
+
+class LvsService:
+    """`name = "lvs"`: checkers plus the IPVS reconciler for `config.virtual_servers`."""
+
+    name = "lvs"
+
+    def __init__(self, runtime: Runtime) -> None:
+        # Imported here: a VRRP-only daemon never loads the checkers (ssl, http) or IPVS.
+        from vrrpd.check import LvsNotifier  # noqa: PLC0415
+        from vrrpd.io.ipvs import Ipvs  # noqa: PLC0415
+
+        self.runtime = runtime
+        self.config = runtime.config
+        self.release = getattr(runtime, "release_ipvs", True)
+        self.ipvs = Ipvs()
+        self.notifier = LvsNotifier(self._fifo_write)
+        self.checkers: CheckerSet | None = None
+        self.table: LvsTable | None = None
+        self.error: str | None = None  # why the LVS side is off (no IPVS in the kernel)
+        self.applies = 0
+        self.apply_errors = 0
+        self._dirty = asyncio.Event()
+        self._applier: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.ipvs.open()
+        except IoError as exc:
+            self.error = str(exc).removeprefix("IPVS: ")
+            log.error(f"IPVS: Can't initialize ipvs: {self.error}")
+            log.error("LVS: virtual servers are not programmed; VRRP keeps running")
+            return
+        self._build(self.config, None)
+        await self._apply()
+        self._applier = self._spawn(self._apply_loop())
+        assert self.checkers is not None
+        await self.checkers.start()
+
+    async def reload(self, config: Config) -> None:
+        """SIGHUP: new checkers and table from `config`; only the differences reach IPVS."""
+        if self.error is not None:
+            return
+        previous = self.table
+        if self.checkers is not None:
+            await self.checkers.stop()
+        self.config = config
+        self._build(config, previous)
+        self._dirty.set()
+        assert self.checkers is not None
+        await self.checkers.start()
+
+    async def stop(self) -> None:
+        if self._applier is not None:
+            self._applier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._applier
+            self._applier = None
+        if self.checkers is not None:
+            await self.checkers.stop()  # `omega`: real servers' down notifies
+        if self.table is not None:
+            for state in self.table.vs.values():
+                if state.spec.omega and state.quorum_up:  # keepalived runs quorum_down too
+                    self.notifier.vs_changed(state.spec, False, stopping=True)
+        if self.error is None:
+            if self.release:
+                self._report(await self._clear(), "clearing")
+            else:
+                log.info("IPVS: keeping the virtual servers (--dont-release-ipvs)")
+        self.ipvs.close()
+        await self.notifier.close()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _build(self, config: Config, previous: LvsTable | None) -> None:
+        from vrrpd.check import CheckerSet  # noqa: PLC0415
+        from vrrpd.runtime.lvs_table import LvsTable  # noqa: PLC0415
+
+        checkers = CheckerSet(config.virtual_servers, self._on_change, notifier=self.notifier)
+        if previous is not None:
+            _carry_over(checkers, previous)
+        self.checkers = checkers
+        self.table = LvsTable(config, checkers.states(), previous)
+        for event in self.table.start():
+            self._announce(event)
+
+    def _on_change(self, change: RsChange) -> None:
+        """A checker's verdict (called in the checker's task, on the daemon's loop)."""
+        if self.table is None:
+            return
+        event = self.table.update(change)
+        if event is not None:
+            self._announce(event)
+        self._dirty.set()
+
+    def _announce(self, event: QuorumEvent) -> None:
+        for line in event.lines:
+            log.info(line)
+        self.notifier.vs_changed(event.vs, event.up)
+
+    # -- IPVS -------------------------------------------------------------------------------
+
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            await self._apply()
+
+    async def _apply(self) -> None:
+        assert self.table is not None
+        try:
+            changes = await self.ipvs.apply(self.table.services())
+        except IoError as exc:  # the dump failed: try again on the next verdict
+            self.apply_errors += 1
+            log.error(f"IPVS: {exc}")
+            return
+        self.applies += 1
+        self._report(changes, "applying")
+
+    async def _clear(self) -> Changes | None:
+        try:
+            return await self.ipvs.clear()
+        except IoError as exc:
+            self.apply_errors += 1
+            log.error(f"IPVS: {exc}")
+            return None
+
+    def _report(self, changes: Changes | None, doing: str) -> None:
+        if changes is None:
+            return
+        for error in changes.errors:
+            self.apply_errors += 1
+            log.error(f"IPVS: {error}")
+        if changes.added or changes.edited or changes.removed:
+            log.debug(
+                f"IPVS {doing}: added {changes.added}, edited {changes.edited}, "
+                f"removed {changes.removed}"
+            )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        tasks = self.runtime.tasks
+        if tasks is not None:
+            return tasks.create_task(coro)  # type: ignore[arg-type]
+        return asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+
+    def _fifo_write(self, line: str) -> None:
+        """keepalived writes the LVS lines to the global `notify_fifo`."""
+        spec = self.runtime.config.global_defs.notify_fifo
+        executor = self.runtime.executor
+        if spec is None or executor is None:
+            return
+        for fifo in executor.notifier.fifos:
+            if fifo.path == spec.path:
+                fifo.write(line)
+
+
+def _carry_over(checkers: CheckerSet, previous: LvsTable) -> None:
+    """keepalived `migrate_checkers`: a real server that survives a reload keeps its state, so
+    the new checkers neither re-add a dead server nor drop a live one (alpha or not)."""
+    from vrrpd.runtime.lvs_table import rs_key, vs_key  # noqa: PLC0415
+
+    for server in checkers.servers:
+        old_vs = previous.vs.get(vs_key(server.vs))
+        old = old_vs.servers.get(rs_key(server.rs)) if old_vs is not None else None
+        if old is None:
+            continue
+        for checker in server.state.checkers:
+            checker.is_up = old.alive
+        server.alive = old.alive
+
+
+def build(runtime: Runtime) -> list[LvsService]:
+    """The LVS service when the configuration has virtual servers (and -P did not drop them)."""
+    return [LvsService(runtime)] if runtime.config.virtual_servers else []
