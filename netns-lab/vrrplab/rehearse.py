@@ -92,8 +92,8 @@ class Rehearsal:
             return master.sigterm()
         if self.failure == "linkdown":
             lab.link_down(master.node)
-        else:
-            lab.partition(master.node)
+        else:  # a partition the master cannot see: its link stays up, its frames are dropped
+            lab.loss(master.node, 100)
         return t
 
     def _numbers(self, lab: Lab, events: list[Event], t_fail: float, down: float) -> dict[str, Any]:

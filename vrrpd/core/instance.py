@@ -80,8 +80,14 @@ class Instance(StateMachine):
         BACKUP` it passes through BACKUP but still takes over at once (RFC 5798 6.4.1), where
         keepalived would wait a Master_Down_Interval.
         """
+        if self.faults and self.faults.keys() <= self.init_holds.keys():
+            self.held = True  # out of service, silently, until the first results (`hold`)
+            return []
         if self.faults:
             return self._enter_fault(now, self._fault_reason(), init=True)
+        return self._start_service(now)
+
+    def _start_service(self, now: float, init: bool = True) -> list[Action]:
         if (
             self.owner
             and self.cfg.initial_state == InitialState.MASTER
@@ -89,7 +95,7 @@ class Instance(StateMachine):
         ):
             timeout = LogEvent(self.name, "Receive advertisement timeout", detail=True)
             return [timeout, *self._enter_master(now, "address owner")]
-        actions = self._enter_backup(now, "init", init=True)
+        actions = self._enter_backup(now, "init", init=init)
         if self.owner and self.may_become_master():
             actions += self._enter_master(now, "address owner")
         return actions
@@ -124,12 +130,24 @@ class Instance(StateMachine):
         actions += self._garp_timers(now)
         return actions
 
+    def hold(self, key: str, reason: str) -> None:
+        """Before `start`: keep the instance out of service until `key` first reports.
+
+        keepalived holds an instance tracking a weight-0 script that has not returned yet in
+        INIT, silently: no `(init)` line and no notify, then `Entering BACKUP STATE` (or FAULT)
+        once the script has answered.
+        """
+        self.faults[key] = reason
+        self.init_holds[key] = reason
+
     def set_fault(self, key: str, reason: str | None, now: float) -> list[Action]:
         """Raise (`reason` text) or clear (None) one fault source; FAULT while any is raised."""
         if reason is None:
             self.faults.pop(key, None)
         else:
             self.faults[key] = reason
+        if self.held:
+            return self._release_hold(key, reason, now)
         if self.state in (State.INIT, State.STOP, State.DELETED):
             return []
         if self.faults and self.state != State.FAULT:
@@ -140,6 +158,19 @@ class Instance(StateMachine):
                 actions += self._enter_master(now, "address owner")
             return actions
         return []
+
+    def _release_hold(self, key: str, reason: str | None, now: float) -> list[Action]:
+        """A held instance heard from one of its trackers: a failure is a real fault now
+        (the tracker restating "not returned yet" keeps the hold)."""
+        if reason is not None and self.init_holds.get(key) == reason:
+            return []
+        self.init_holds.pop(key, None)
+        if self.faults and self.faults.keys() <= self.init_holds.keys():
+            return []  # still waiting for another tracker's first result
+        self.held = False
+        if self.faults:
+            return self._enter_fault(now, self._fault_reason())
+        return self._start_service(now, init=False)
 
     def on_vip_deleted(self, address: IPAddress, now: float) -> list[Action]:
         """A VIP vanished from the interface while MASTER (keepalived `keepalived_netlink.c`):

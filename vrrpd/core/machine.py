@@ -89,6 +89,8 @@ class StateMachine:
         self.manual_until: float | None = None
         self.base_override: int | None = None
         self.faults: dict[str, str] = {}
+        self.init_holds: dict[str, str] = {}  # fault key -> reason while INIT is held silent
+        self.held = False
         self.master_adver_int_cs = cfg.advert_int_cs
         self.master_addr: IPAddress | None = None
         self.link_src: IPAddress | None = None

@@ -201,12 +201,24 @@ class Runtime:
         actions: list[Action] = []
         for name, key, reason in faults:
             actions += self.engine.set_fault(name, key, reason, now)
+        services = build_services(self)
+        self._hold_for_first_results(services)
         actions += self.engine.start(now)
         await self._execute(executor, actions)
-        for service in build_services(self):
+        for service in services:
             await service.start()
             self.services.append(service)
         self._rearm(loop)
+
+    def _hold_for_first_results(self, services: list[Service]) -> None:
+        """Instances tracking a weight-0 script wait, silently, for its first result
+        (keepalived 2.2.7); the trackers service knows which (`initial_faults`)."""
+        for service in services:
+            initial = getattr(service, "initial_faults", None)
+            for name, key, reason in initial() if initial is not None else []:
+                inst = self.engine.instances.get(name)
+                if inst is not None:
+                    inst.hold(key, reason)
 
     async def _stop_services(self) -> None:
         """Last started, first stopped; a failing stop is logged, never blocks the others."""
