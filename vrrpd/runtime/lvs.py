@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import TYPE_CHECKING
 
 import structlog
@@ -57,6 +58,7 @@ class LvsService:
         self.error: str | None = None  # why the LVS side is off (no IPVS in the kernel)
         self.applies = 0
         self.apply_errors = 0
+        self.recent: deque[Changes] = deque(maxlen=32)  # the last applies that changed something
         self._dirty = asyncio.Event()
         self._applier: asyncio.Task[None] | None = None
 
@@ -152,6 +154,8 @@ class LvsService:
             log.error(f"IPVS: {exc}")
             return
         self.applies += 1
+        if changes:
+            self.recent.append(changes)
         self._report(changes, "applying")
 
     async def _clear(self) -> Changes | None:
