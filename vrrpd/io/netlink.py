@@ -81,11 +81,15 @@ class Netlink:
     # -- interfaces -------------------------------------------------------------------------
 
     async def ifindex(self, interface: str) -> int:
-        """The ifindex of `interface`, or `IoError` ENODEV."""
-        found = await self.ipr.link_lookup(ifname=interface)
-        if not found:
-            raise IoError("no such interface", interface, errno.ENODEV)
-        return int(found[0])
+        """The ifindex of `interface`, or `IoError` ENODEV.
+
+        One SIOCGIFINDEX ioctl, not pyroute2's `link_lookup` (a dump of every link): it sits on
+        the takeover path between the first advert and the gratuitous ARPs.
+        """
+        try:
+            return socket.if_nametoindex(interface)
+        except (OSError, ValueError):
+            raise IoError("no such interface", interface, errno.ENODEV) from None
 
     async def link_info(self, interface: str) -> LinkInfo:
         """Up/down, primary IPv4, link-local IPv6 and MAC of `interface`."""
