@@ -15,6 +15,7 @@ import heapq
 from dataclasses import dataclass
 
 from vrrpd.config.model import Config, InstanceConfig
+from vrrpd.core import reload as reloading
 from vrrpd.core.actions import Action, Dropped, LogEvent, State
 from vrrpd.core.inputs import LinkState
 from vrrpd.core.instance import LINK_FAULT, Instance, ManualError
@@ -67,10 +68,6 @@ class Engine:
         self.instances: dict[str, Instance] = {i.name: Instance(i) for i in config.instances}
         self._routes: dict[RouteKey, list[Instance]] = {}
         self._policies: dict[str, RxPolicy] = {}
-        for inst in self.instances.values():
-            key = (inst.interface, inst.cfg.family, inst.cfg.vrid)
-            self._routes.setdefault(key, []).append(inst)
-            self._policies[inst.name] = rx_policy(inst.cfg)
         self.links: dict[str, LinkState] = {}
         self._ifnames: dict[int, str] = {}
         self.unmatched: dict[str, int] = {}
@@ -81,7 +78,19 @@ class Engine:
         self._seq = 0
         self.groups: dict[str, SyncGroup] = {}
         self._group_of: dict[str, SyncGroup] = {}
-        for gcfg in config.sync_groups:
+        self.index()
+
+    def index(self) -> None:
+        """(Re)build what derives from `config` and `instances`: routing by (interface, family,
+        VRID), receive policies and sync groups; at start and on every reload (core/reload.py)."""
+        self._routes, self._policies = {}, {}
+        for inst in self.instances.values():
+            key = (inst.interface, inst.cfg.family, inst.cfg.vrid)
+            self._routes.setdefault(key, []).append(inst)
+            self._policies[inst.name] = rx_policy(inst.cfg)
+        self._rx_cache.clear()
+        self.groups, self._group_of = {}, {}
+        for gcfg in self.config.sync_groups:
             members = [self.instances[m] for m in gcfg.members if m in self.instances]
             group = self.groups[gcfg.name] = SyncGroup(gcfg, members)
             self._group_of.update((m.name, group) for m in members)
@@ -260,6 +269,15 @@ class Engine:
             self._schedule(inst)
         group = self._group_of.get(members[0].name)
         return group.settle(now) if group is not None else []
+
+    def reload(self, config: Config, now: float) -> list[Action]:
+        """SIGHUP (keepalived RELOAD): move onto `config`, matching old and new instances as
+        keepalived does and keeping their state (core/reload.py); deadlines are re-armed."""
+        actions = reloading.apply(self, config, now)
+        self._heap.clear()
+        for inst in self.instances.values():
+            self._schedule(inst)
+        return actions
 
     def shutdown(self, now: float) -> list[Action]:
         """SIGTERM: masters send priority 0 and release addresses, then every STOP notify."""
