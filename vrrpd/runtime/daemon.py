@@ -17,17 +17,20 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import structlog
 
 from vrrpd import __version__
+from vrrpd.config.loader import LoadResult, check_config
 from vrrpd.config.model import Config
 from vrrpd.core.actions import Action, DelVips
 from vrrpd.core.engine import Engine
 from vrrpd.core.inputs import LinkState
 from vrrpd.errors import DropReason
 from vrrpd.io.errors import IoError
+from vrrpd.io.files import FileSource
 from vrrpd.io.monitor import AddrChange, LinkMonitor
 from vrrpd.io.netlink import LinkInfo, Netlink
 from vrrpd.io.notify import Notifier
@@ -44,6 +47,7 @@ from vrrpd.runtime.dumps import (
 )
 from vrrpd.runtime.executor import Executor, Fault
 from vrrpd.runtime.logs import setup_logging
+from vrrpd.runtime.reloader import Reloader
 from vrrpd.runtime.services import Service, build_services
 from vrrpd.runtime.vmacs import VmacRuntime, vmac_config
 
@@ -70,6 +74,10 @@ class _Stats:
         self.clear = clear
 
 
+class _Reload:
+    """SIGHUP (keepalived RELOAD): runtime/reloader.py."""
+
+
 class _Dump:
     """SIGUSR1 (keepalived DATA, `kind` "data") or SIGRTMIN+2 (JSON, "json")."""
 
@@ -89,8 +97,8 @@ class Call:
     done: asyncio.Future[Any] | None = None
 
 
-TICK, STOP = _Tick(), _Stop()
-Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop | _Stats | _Dump | Call
+TICK, STOP, RELOAD = _Tick(), _Stop(), _Reload()
+Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop | _Stats | _Dump | _Reload | Call
 
 
 class Runtime:
@@ -105,8 +113,16 @@ class Runtime:
         pid_file: str | None = None,
         metrics_listen: str | None = None,
         release_ipvs: bool = True,
+        reload_source: Callable[[], LoadResult] | None = None,
+        reload_filter: Callable[[Config], Config] | None = None,
     ) -> None:
         self.config = config
+        # SIGHUP re-reads the file the daemon started from (runtime/reloader.py); the filter
+        # applies what the command line did to the first read (-P / -C).
+        self.reload_source = reload_source
+        self.reload_filter = reload_filter or (lambda new: new)
+        self.reloader = Reloader(self)
+        self._started_socks: set[int] = set()
         self.release_ipvs = release_ipvs  # `-I/--dont-release-ipvs` (runtime.lvs)
         self.pid_file = pid_file  # dumps are written beside it (dumps.dump_path)
         self.metrics_listen = metrics_listen  # `--metrics-listen ADDR:PORT` (runtime.metrics)
@@ -182,6 +198,7 @@ class Runtime:
             loop.add_signal_handler(sig, self._put, STOP)
         loop.add_signal_handler(signal.SIGUSR2, self._put, _Stats(clear=False))
         loop.add_signal_handler(signal.SIGRTMAX - 1, self._put, _Stats(clear=True))
+        loop.add_signal_handler(signal.SIGHUP, self._put, RELOAD)
         for signum, kind in DUMP_SIGNALS.items():
             loop.add_signal_handler(signum, self._put, _Dump(kind))
         assert self.vmacs is not None
@@ -192,12 +209,12 @@ class Runtime:
         while not self.queue.empty():
             item = self.queue.get_nowait()
             if isinstance(item, LinkInfo):
-                self._on_link(item, now)
+                self.on_link(item, now)
         # keepalived removes configured VIPs left by an unclean exit before starting.
         for inst in self.engine.config.instances:  # as run: `use_vmac` VIPs live on the VMAC
             with contextlib.suppress(IoError, OSError):
                 await netlink.del_vips(inst.interface or "", inst.vips + inst.excluded_vips)
-        faults += self._open_sockets(loop)
+        faults += self.open_sockets(loop)
         actions: list[Action] = []
         for name, key, reason in faults:
             actions += self.engine.set_fault(name, key, reason, now)
@@ -229,10 +246,11 @@ class Runtime:
             except Exception as exc:  # shutdown must go on
                 log.error(f"stopping {service.name} failed: {exc!r}")
 
-    def _open_sockets(self, loop: asyncio.AbstractEventLoop) -> list[Fault]:
-        """One socket per (interface, family); an instance whose socket fails goes to FAULT."""
+    def open_sockets(self, loop: asyncio.AbstractEventLoop) -> list[Fault]:
+        """One socket per (interface, family); an instance whose socket fails goes to FAULT.
+        Sockets already reading are left alone, so a reload opens only new ones."""
         faults: list[Fault] = []
-        started: set[int] = set()
+        started = self._started_socks
         for inst in self.engine.config.instances:
             iface = inst.interface or ""
             group = None if inst.unicast else inst.mcast_group
@@ -271,7 +289,7 @@ class Runtime:
             case LinkInfo():
                 for listener in self.link_listeners:
                     listener(item)
-                return self._on_link(item, now)
+                return self.on_link(item, now)
             case AddrChange(added=False):
                 return self.engine.on_address_removed(item.interface, item.address.ip, now)
             case _Tick():
@@ -281,6 +299,8 @@ class Runtime:
                 self._write_stats(item.clear)
             case _Dump():
                 write_dump(self, item.kind, now)
+            case _Reload():
+                self.reloader.request()
             case Call():
                 return self._run_call(item, now)
         return []
@@ -300,7 +320,7 @@ class Runtime:
         self._last_rx_now = now
         return now
 
-    def _on_link(self, info: LinkInfo, now: float) -> list[Action]:
+    def on_link(self, info: LinkInfo, now: float) -> list[Action]:
         """A link report; a VMAC borrows its parent's addresses, so it is re-reported with it."""
         if self.vmacs is None:
             return self.engine.on_link(_link_state(info), now)
@@ -327,6 +347,7 @@ class Runtime:
         """keepalived STOP: masters send priority 0 and release (unless -V), then STOP notifies."""
         log.info("Stopping")
         _sd_notify("STOPPING=1")
+        await self.reloader.stop()
         await self._stop_services()  # no tracker or control input after this point
         actions = self.engine.shutdown(loop.time())
         if not self.release_vips:
@@ -386,7 +407,9 @@ def _link_state(info: LinkInfo) -> LinkState:
     return LinkState(info.interface, info.ifindex, info.up, info.addr4, info.addr6)
 
 
-def run_daemon(options: Any, config: Config) -> int:
+def run_daemon(
+    options: Any, config: Config, reload_filter: Callable[[Config], Config] | None = None
+) -> int:
     """`vrrpd -f CONF [-n] [-l] [-D] [-p PID] [-r PID]`: keepalived's VRRP process."""
     setup_logging(
         console=options.log_console,
@@ -422,6 +445,10 @@ def run_daemon(options: Any, config: Config) -> int:
             pid_file=pid_file,
             metrics_listen=getattr(options, "metrics_listen", None),
             release_ipvs=not getattr(options, "dont_release_ipvs", False),
+            reload_source=partial(
+                check_config, options.config_file, FileSource(), options.config_id
+            ),
+            reload_filter=reload_filter,
         )
         return asyncio.run(runtime.run())
     except IoError as exc:

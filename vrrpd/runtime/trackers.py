@@ -37,6 +37,7 @@ from vrrpd.config.model import (
     TrackProcessSpec,
 )
 from vrrpd.core.actions import Action
+from vrrpd.core.reload import carry_scripts, restate
 from vrrpd.core.tracking import Change, FaultChange, PriorityDelta, Tracking, Update
 from vrrpd.io.netlink import LinkInfo
 from vrrpd.io.scripts import RunResult, ScriptRunner, resolve_identity
@@ -79,7 +80,8 @@ class TrackerService:
         procs = list(self.tracking.processes.values())
         counts = await asyncio.to_thread(count_processes, procs) if procs else {}
         links = {name: link.up for name, link in self.runtime.engine.links.items()}
-        self._apply(self.tracking.start(links, files.values, counts))
+        # Restated in full: after a reload the engine may hold values the new set must replace.
+        self._apply(restate(self.tracking, self.tracking.start(links, files.values, counts)))
         self.runtime.link_listeners.append(self._on_link)
         loop = asyncio.get_running_loop()
         if self.tracking.files:
@@ -101,6 +103,17 @@ class TrackerService:
         await self.runner.close()
         if self.files is not None:
             self.files.close(asyncio.get_running_loop())
+
+    async def reload(self, config: Config) -> None:
+        """SIGHUP: every loop stopped and every check script killed (keepalived SIGTERMs them),
+        then all started again from `config`; a `vrrp_script` whose name survives keeps its
+        result (core/reload.py `carry_scripts`), so an unchanged tracker moves nothing."""
+        await self.stop()
+        old, self.tracking = self.tracking, Tracking(config)
+        for line in carry_scripts(old, self.tracking):
+            log.info(line)
+        self.runner = ScriptRunner(secure=config.global_defs.enable_script_security)
+        await self.start()
 
     def snapshot(self) -> dict[str, dict[str, object]]:
         """Every tracker: {name: {"type": script|interface|file|process, "status":
