@@ -577,3 +577,28 @@ def test_restate_raises_faults_before_priorities_move():
         PriorityDelta("VI_1", "script:w", 0),
         FaultChange("VI_1", "script:w", None),
     ]
+
+
+def test_a_tracker_change_sent_just_before_a_reload_is_dropped_with_its_tracker():
+    """A script loop may report between the engine's reload and its own restart: a change for a
+    tracker the new configuration no longer references must not reach the engine."""
+    from types import SimpleNamespace
+
+    from vrrpd.runtime.trackers import TrackerService
+
+    chk = ScriptSpec("chk", ("/bin/false",), weight=-20)
+    tracked = replace(VI_1, track_scripts=(TrackRef("chk"),))
+    old = Config(instances=(tracked, VI_2), scripts=(chk,))
+    eng = running(tracked, VI_2, scripts=(chk,))
+    runtime = SimpleNamespace(config=old, engine=eng)
+    service = TrackerService(runtime)  # type: ignore[arg-type]
+    late = (PriorityDelta("VI_1", "script:chk", -20),)
+    new = Config(instances=(VI_1, VI_2), scripts=(chk,))
+    eng.reload(new, T)
+    runtime.config = new
+    assert service._engine_apply(late, T + 0.1) == []
+    assert eng.instances["VI_1"].effective_priority == 100
+    # Before the reload the same change counts.
+    eng2 = running(tracked, VI_2, scripts=(chk,))
+    service2 = TrackerService(SimpleNamespace(config=old, engine=eng2))  # type: ignore[arg-type]
+    assert PriorityChanged("VI_1", 100, 80) in service2._engine_apply(late, T)

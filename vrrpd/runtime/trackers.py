@@ -38,7 +38,7 @@ from vrrpd.config.model import (
 )
 from vrrpd.core.actions import Action
 from vrrpd.core.reload import carry_scripts, restate
-from vrrpd.core.tracking import Change, FaultChange, PriorityDelta, Tracking, Update
+from vrrpd.core.tracking import Change, FaultChange, PriorityDelta, Tracking, Update, plan_watches
 from vrrpd.io.netlink import LinkInfo
 from vrrpd.io.scripts import RunResult, ScriptRunner, resolve_identity
 from vrrpd.io.watch import PROC_POLL_S, FileWatcher, count_processes, init_file
@@ -72,6 +72,8 @@ class TrackerService:
         self.files: FileWatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._overrun_logged: set[str] = set()
+        self._watched_for: Config | None = None
+        self._watched_set: frozenset[tuple[str, str]] = frozenset()
 
     async def start(self) -> None:
         for file_spec in self.tracking.files.values():
@@ -202,9 +204,11 @@ class TrackerService:
     def _engine_apply(self, changes: tuple[Change, ...], now: float) -> list[Action]:
         """In the consumer task: each change becomes `set_priority` / `set_fault`."""
         engine = self.runtime.engine
+        watched = self._watched()
         actions: list[Action] = []
         for change in changes:
-            if change.instance not in engine.instances:
+            pair = (change.instance, change.key)
+            if pair not in watched or change.instance not in engine.instances:
                 continue
             if isinstance(change, PriorityDelta):
                 delta = (change.key, change.amount)
@@ -212,6 +216,15 @@ class TrackerService:
             else:
                 actions += engine.set_fault(change.instance, change.key, change.reason, now)
         return actions
+
+    def _watched(self) -> frozenset[tuple[str, str]]:
+        """(instance, tracker key) pairs the running configuration tracks: a change a loop sent
+        just before a reload, for a tracker the new configuration dropped, is not applied."""
+        config = self.runtime.config
+        if self._watched_for is not config:
+            self._watched_set = frozenset((w.instance, w.key) for w in plan_watches(config)[0])
+            self._watched_for = config
+        return self._watched_set
 
     def _spawn(self, loop: Callable[[], Coroutine[Any, Any, None]], what: str) -> None:
         tasks = self.runtime.tasks
