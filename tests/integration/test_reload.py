@@ -90,15 +90,16 @@ class Router:
 
 
 def start(lab, insts1: tuple[Inst, ...], insts2: tuple[Inst, ...]) -> list[Router]:
-    """r1 MASTER of every instance, r2 BACKUP of every instance."""
+    """r1 MASTER of every instance, then r2 BACKUP of every instance: started in that order so
+    the notify logs hold no start-up race (r2 hears r1 from its first second)."""
     r1, r2 = Router(lab, lab.routers[0], 150, insts1), Router(lab, lab.routers[1], 100, insts2)
-    for r in (r1, r2):
-        r.proc.start()
-    for r in (r1, r2):
-        r.proc.wait_started()
+    r1.proc.start()
+    r1.proc.wait_started()
     for inst in insts1:
         for vip in inst.vips:
             wait_until(lambda v=vip: lab.owners(v) == ["r1"], 10, f"r1 to hold {vip}")
+    r2.proc.start()
+    r2.proc.wait_started()
     names = {i.name for i in insts2}
     wait_until(lambda: r2.last_states() == dict.fromkeys(names, "BACKUP"), 10, "r2 in BACKUP")
     return [r1, r2]
@@ -153,8 +154,13 @@ class AddrMonitor:
         with out.open("wb") as f:
             self.proc = subprocess.Popen(ns_exec(ns, "ip", "-o", "monitor", "address"), stdout=f)
         CLEANUP.pids.append(self.proc.pid)
-        run(ns_exec(ns, "ip", "addr", "add", self.PROBE, "dev", "lo"))
-        wait_until(lambda: "203.0.113.250" in out.read_text(), 5, "ip monitor to listen")
+        wait_until(self._probe, 5, "ip monitor to listen", interval=0.1)
+
+    def _probe(self) -> bool:
+        """Add the probe address again (the monitor may not have subscribed to the last one)."""
+        run(ns_exec(self.ns, "ip", "addr", "del", self.PROBE, "dev", "lo"), check=False)
+        run(ns_exec(self.ns, "ip", "addr", "add", self.PROBE, "dev", "lo"))
+        return "203.0.113.250" in self.out.read_text()
 
     def stop(self) -> str:
         kill_pid(self.proc.pid, signal.SIGTERM)
