@@ -134,6 +134,9 @@ def _start_batch(config: pytest.Config) -> object:
     import vm_batch
     import vm_image
 
+    if os.geteuid() != 0 and not _required():
+        # The guest reads the host's files with our rights: /root's venv, ip netns, ... fail.
+        return "needs root (the guest sees the host's / with the invoking user's rights)"
     if shutil.which("qemu-system-x86_64") is None:
         return "qemu-system-x86_64 is missing (make test installs qemu-system-x86)"
     image = vm_image.cached()
@@ -164,5 +167,5 @@ def _synthetic(item: pytest.Item, why: str, skip: bool) -> list[pytest.TestRepor
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     batch = config.stash.get(BATCH, None)
-    if batch is not None and hasattr(batch, "stop"):
-        batch.stop()  # never leave QEMU behind, even after Ctrl-C
+    if batch is not None and hasattr(batch, "cleanup"):
+        batch.cleanup()  # never leave QEMU behind, even after Ctrl-C

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import compileall
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,12 @@ class Batch:
             self.proc.kill()
             self.note = why
         self._reap()
+
+    def cleanup(self) -> None:
+        """Remove the work dir after a clean run; keep it (named in failures) otherwise."""
+        self.stop()
+        if self.rc == 0:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _reap(self) -> None:
         if self.proc is None:
