@@ -294,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VrrpdError as exc:
         print(f"vrrpd: {exc}; not starting", file=sys.stderr)
         return 1
-    code: int = daemon.run_daemon(options, subsystems(result.config, options))
+    config = subsystems(result.config, options)
+    code: int = daemon.run_daemon(options, config, lambda new: subsystems(new, options))
     return code
 
 

@@ -8,6 +8,8 @@ TCP_CHECK must see; the table is read with ipvsadm in the director's namespace.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,6 +123,23 @@ def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
             assert line in log, log
         quorum = tmp_path / "quorum.log"
         wait_until(lambda: quorum.exists() and quorum.read_text() == "down\nup\n", 10, "notify")
+        # SIGHUP with 192.0.2.13 swapped for 192.0.2.14 in the first virtual server only.
+        mark = proc.mark()
+        proc.conf.write_text(
+            proc.conf.read_text().replace(
+                "192.0.2.13 80 {\n        inhibit", "192.0.2.14 80 {\n        inhibit"
+            )
+        )
+        os.kill(proc.pid, signal.SIGHUP)
+        reloaded = {VS1: [f"{RS2} 1", f"{SORRY} 1"], VS2: HEALTHY[VS2]}
+        _table_is(ns, reloaded, CHANGE_S, "the table after the reload")
+        wait_until(lambda: "Reload complete" in proc.output(mark), CHANGE_S, "the reload")
+        applied = [line for line in proc.output(mark).splitlines() if "IPVS applying" in line]
+        assert len(applied) == 1, applied  # one apply, with only the differences:
+        assert applied[0].endswith(
+            "IPVS applying: added ['[192.0.2.14]:tcp:80 of [192.0.2.100]:tcp:80'], edited [], "
+            "removed ['[192.0.2.13]:tcp:80 of [192.0.2.100]:tcp:80']"
+        ), applied
         proc.sigterm(30)
         assert services(ns) == {}, proc.output()  # stop releases what the daemon programmed
         assert not any(bad in proc.output() for bad in BAD_LOG), proc.output()
