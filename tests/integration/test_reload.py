@@ -11,6 +11,8 @@ daemon stopped, when every notify has run), the wire, and the client still reach
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -45,8 +47,10 @@ VI_2 = Inst("VI_2", 52, (VIP3,))
 class Router:
     """One vrrpd with its config, its notify log, and reloads."""
 
-    def __init__(self, lab, node, priority: int, insts: tuple[Inst, ...]) -> None:
-        self.lab, self.node, self.priority = lab, node, priority
+    def __init__(
+        self, lab, node, priority: int, insts: tuple[Inst, ...], glob: tuple[str, ...] = ()
+    ) -> None:
+        self.lab, self.node, self.priority, self.glob = lab, node, priority, glob
         here = lab.workdir / node.name
         here.mkdir(parents=True, exist_ok=True)
         self.notify_log = here / "notify.log"
@@ -56,8 +60,9 @@ class Router:
         self.proc = RouterProcess(node, "vrrpd", self.conf(insts), lab.workdir)
 
     def conf(self, insts: tuple[Inst, ...]) -> str:
+        glob = "".join(f"    {g}\n" for g in self.glob)
         out = [f"global_defs {{\n    router_id {self.node.name}\n    script_user root\n"
-               "    vrrp_garp_master_delay 0\n}\n"]  # fmt: skip
+               f"    vrrp_garp_master_delay 0\n{glob}}}\n"]  # fmt: skip
         for i in insts:
             body = [
                 "state BACKUP", f"interface {self.node.ifname}", f"virtual_router_id {i.vrid}",
@@ -89,10 +94,20 @@ class Router:
         return self.notify_log.read_text().splitlines() if self.notify_log.exists() else []
 
 
-def start(lab, insts1: tuple[Inst, ...], insts2: tuple[Inst, ...]) -> list[Router]:
+def _read(fd: int, lines: list[str]) -> list[str]:
+    """What the FIFO holds now, appended to `lines` (its reader's running record)."""
+    with contextlib.suppress(BlockingIOError):
+        lines += os.read(fd, 65536).decode().splitlines()
+    return lines
+
+
+def start(
+    lab, insts1: tuple[Inst, ...], insts2: tuple[Inst, ...], glob1: tuple[str, ...] = ()
+) -> list[Router]:
     """r1 MASTER of every instance, then r2 BACKUP of every instance: started in that order so
     the notify logs hold no start-up race (r2 hears r1 from its first second)."""
-    r1, r2 = Router(lab, lab.routers[0], 150, insts1), Router(lab, lab.routers[1], 100, insts2)
+    r1 = Router(lab, lab.routers[0], 150, insts1, glob1)
+    r2 = Router(lab, lab.routers[1], 100, insts2)
     r1.proc.start()
     r1.proc.wait_started()
     for inst in insts1:
@@ -239,9 +254,15 @@ def test_renamed_instance_keeps_running_under_its_new_name(lab):
 
 
 def test_removed_master_sends_priority_zero_and_the_peer_takes_over(lab):
+    """...and its DELETED line reaches the notify FIFO, closed and reopened by the reload."""
+    fifo = lab.workdir / "r1.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # keeps the pipe's lines across reopen
     deleted = f'notify_deleted "{lab.workdir}/r1/notify.sh deleted"'
-    routers = start(lab, (VI_1, Inst("VI_2", 52, (VIP3,), extra=(deleted,))), (VI_1, VI_2))
+    routers = start(lab, (VI_1, Inst("VI_2", 52, (VIP3,), extra=(deleted,))), (VI_1, VI_2),
+                    glob1=(f"vrrp_notify_fifo {fifo}",))  # fmt: skip
     r1, r2 = routers
+    lines: list[str] = []
     try:
         with Capture(lab.client.ns) as cap:
             mark2 = r2.proc.mark()
@@ -254,8 +275,12 @@ def test_removed_master_sends_priority_zero_and_the_peer_takes_over(lab):
         assert "(VI_2) Entering MASTER STATE" in r2.proc.output(mark2)
         assert lab.owners(VIP) == ["r1"]  # VI_1 untouched
         assert_no_transition(log)  # keepalived logs no state line for a deleted instance
+        wait_until(lambda: 'INSTANCE "VI_2" DELETED 150' in _read(reader, lines), 5, "the FIFO")
+        order = [ln for ln in lines if ln.startswith('INSTANCE "VI_2"')]
+        assert order[-2:] == ['INSTANCE "VI_2" MASTER 150', 'INSTANCE "VI_2" DELETED 150']
     finally:
         stop(routers)
+        os.close(reader)
     notes = r1.notifies()
     assert "INSTANCE VI_2 DELETED 150" in notes and "deleted" in notes
     assert "INSTANCE VI_2 STOP 150" not in notes  # gone before the stop
@@ -317,3 +342,35 @@ def test_added_instance_starts_as_at_boot_and_the_added_tracker_runs(lab):
     finally:
         stop([r1])
     assert r1.proc.output().count("Changing effective priority") == 1  # read after the stop
+
+
+@pytest.mark.parametrize("lab", [1], indirect=True)
+def test_vmac_of_an_added_instance_is_created_and_removed_with_it(lab):
+    r1 = Router(lab, lab.routers[0], 150, (VI_1,))
+    r1.proc.start()
+    r1.proc.wait_started()
+    vmac = Inst("VI_2", 52, (VIP3,), extra=("use_vmac",))
+    try:
+        wait_until(lambda: lab.owners(VIP) == ["r1"], 10, "r1 to hold the VIP")
+        log = r1.reload((VI_1, vmac))
+        assert "(VI_2) Interface vrrp.52 created" in log
+        assert "(VI_2) Entering BACKUP STATE (init)" in log  # not FAULT: its link is known
+        wait_until(lambda: _has(r1.node.ns, "vrrp.52", VIP3), 10, "192.0.2.102 on vrrp.52")
+        log = r1.reload((VI_1,))
+        assert "(VI_2) sent 0 priority" in log
+        wait_until(lambda: not _link_exists(r1.node.ns, "vrrp.52"), 5, "vrrp.52 to go")
+        assert lab.owners(VIP) == ["r1"]
+        assert not [m for m in STATE_LINE.finditer(log) if m["inst"] == "VI_1"]
+    finally:
+        stop([r1])
+
+
+def _link_exists(ns: str, dev: str) -> bool:
+    return subprocess.run(["ip", "-n", ns, "link", "show", "dev", dev], capture_output=True,
+                          check=False).returncode == 0  # fmt: skip
+
+
+def _has(ns: str, dev: str, address: str) -> bool:
+    out = subprocess.run(["ip", "-n", ns, "-o", "addr", "show", "dev", dev], capture_output=True,
+                         text=True, check=False).stdout  # fmt: skip
+    return f" {address}/" in out

@@ -98,8 +98,9 @@ class Reloader:
             return
         config = rt.reload_filter(config)
         log.info("Reloading")
+        before = set(rt.vmacs.manager.vmacs) if rt.vmacs is not None else set()
         faults = await self._create_vmacs(config)
-        links = await self._vmac_links(config)
+        links = await self._vmac_links(before)
         await rt.call(lambda now: self._apply(config, links, faults, now))
         await rt.call(lambda now: None)  # the reload's actions have run
         await self._remove_vmacs(config)
@@ -152,15 +153,16 @@ class Reloader:
         finally:
             vmacs.config = config
 
-    async def _vmac_links(self, config: Config) -> list[LinkInfo]:
-        """The links of VMACs the engine has not heard of yet, so new instances start on them."""
+    async def _vmac_links(self, before: set[str]) -> list[LinkInfo]:
+        """The links of the VMACs just created, read again now that they are known as VMACs:
+        netlink may have reported one while it was being made, without its parent's addresses,
+        and new instances must start on it as at boot (with an advert source)."""
         rt = self.runtime
         assert rt.executor is not None and rt.vmacs is not None
         infos: list[LinkInfo] = []
-        for name in {_vmac(i) for i in config.instances} & set(rt.vmacs.manager.vmacs):
-            if name not in rt.engine.links:
-                with contextlib.suppress(IoError, OSError):
-                    infos.append(await rt.executor.netlink.link_info(name))
+        for name in set(rt.vmacs.manager.vmacs) - before:
+            with contextlib.suppress(IoError, OSError):
+                infos.append(await rt.executor.netlink.link_info(name))
         return infos
 
     async def _remove_vmacs(self, config: Config) -> None:
