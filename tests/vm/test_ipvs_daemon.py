@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from vm_guest import Listener, services, vrrpd_argv
 from vrrplab import Lab, wait_until
+from vrrplab.netns import run
 from vrrplab.procs import RouterProcess
 
 START_S = 120  # the daemon's start-up under software emulation (imports alone take seconds)
@@ -60,11 +61,24 @@ virtual_server 192.0.2.101 80 {{
 {check}
     }}
 }}
+virtual_server 192.0.2.102 80 {{
+    delay_loop 1
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    ha_suspend
+    real_server 192.0.2.12 80 {{
+{check}
+    }}
+}}
 """
 
-VS1, VS2 = "TCP 192.0.2.100:80 rr", "TCP 192.0.2.101:80 wlc"
+VS1, VS2, VS3 = "TCP 192.0.2.100:80 rr", "TCP 192.0.2.101:80 wlc", "TCP 192.0.2.102:80 rr"
 RS2, RS3, SORRY = "192.0.2.12:80 Masq", "192.0.2.13:80 Masq", "192.0.2.14:80 Masq"
-HEALTHY = {VS1: [f"{RS2} 1", f"{RS3} 1"], VS2: [f"{RS2} 1", f"{RS3} 1"]}
+# VS3 has ha_suspend and its address is not on the director: its checker is paused, so its
+# real server stays as it was whatever happens to it.
+HEALTHY = {VS1: [f"{RS2} 1", f"{RS3} 1"], VS2: [f"{RS2} 1", f"{RS3} 1"], VS3: [f"{RS2} 1"]}
+SUSPENDED = "healthchecker for service [192.0.2.12]:tcp:80 for VS [192.0.2.102]:tcp:80"
 
 
 @pytest.fixture
@@ -105,9 +119,9 @@ def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
     try:
         _table_is(ns, HEALTHY, START_S, "the table after start")
         web["r2"].stop()  # r2 fails: removed; 192.0.2.101 drops below its quorum of 2
-        _table_is(ns, {VS1: [f"{RS3} 1"], VS2: [f"{SORRY} 1"]}, CHANGE_S, "r2 removed")
+        _table_is(ns, {**HEALTHY, VS1: [f"{RS3} 1"], VS2: [f"{SORRY} 1"]}, CHANGE_S, "r2 out")
         web["r3"].stop()  # r3 fails too: inhibit_on_failure keeps it at weight 0
-        _table_is(ns, {VS1: [f"{RS3} 0"], VS2: [f"{SORRY} 1"]}, CHANGE_S, "r3 inhibited")
+        _table_is(ns, {**HEALTHY, VS1: [f"{RS3} 0"], VS2: [f"{SORRY} 1"]}, CHANGE_S, "r3 at 0")
         web["r2"].start()
         web["r3"].start()
         _table_is(ns, HEALTHY, CHANGE_S, "both back, quorum regained, sorry server gone")
@@ -131,7 +145,7 @@ def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
             )
         )
         os.kill(proc.pid, signal.SIGHUP)
-        reloaded = {VS1: [f"{RS2} 1", f"{SORRY} 1"], VS2: HEALTHY[VS2]}
+        reloaded = {**HEALTHY, VS1: [f"{RS2} 1", f"{SORRY} 1"]}
         _table_is(ns, reloaded, CHANGE_S, "the table after the reload")
         wait_until(lambda: "Reload complete" in proc.output(mark), CHANGE_S, "the reload")
         applied = [line for line in proc.output(mark).splitlines() if "IPVS applying" in line]
@@ -154,6 +168,11 @@ def test_dont_release_ipvs_keeps_the_table_and_a_restart_adopts_it(director, tmp
     proc = _daemon(lab, tmp_path, "-I")
     try:
         _table_is(ns, HEALTHY, START_S, "the table after start")
+        # ha_suspend: paused while 192.0.2.102 is absent, resumed once it is configured.
+        wait_until(lambda: f"Deactivating {SUSPENDED}" in proc.output(), CHANGE_S, "suspend")
+        mark = proc.mark()
+        run(["ip", "-n", ns, "addr", "add", "192.0.2.102/32", "dev", "eth0"])
+        wait_until(lambda: f"Activating {SUSPENDED}" in proc.output(mark), CHANGE_S, "resume")
         proc.sigterm(30)
         assert services(ns) == {k: sorted(v) for k, v in HEALTHY.items()}  # -I kept it
         assert "keeping the virtual servers (--dont-release-ipvs)" in proc.output(), proc.output()

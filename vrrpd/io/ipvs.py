@@ -395,3 +395,17 @@ def dest_from_nla(nla: Any) -> Dest:
         tun_port=nla.get_attr("IPVS_DEST_ATTR_TUN_PORT") or 0,
         tun_flags=nla.get_attr("IPVS_DEST_ATTR_TUN_FLAGS") or 0,
     )
+
+
+def address_is_local(addr: str | IPAddress) -> bool:
+    """Whether `addr` is configured on an interface of this namespace (keepalived
+    `ha_suspend` watches the virtual server's address). A bind succeeds only for a local
+    address; with `ip_nonlocal_bind` set it always succeeds, so the checkers never pause."""
+    ip = ip_address(addr)
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((str(ip), 0))
+        except OSError:
+            return False
+    return True

@@ -11,8 +11,9 @@ arrive while an apply runs are folded into the next one.
 
 `reload(config)` rebuilds checkers and table, keeping each surviving real server's state and
 each virtual server's quorum, and applies only the differences (no flap for what did not
-change). `stop()` stops the checkers (with `omega`, the down notifies), then removes the services
-this process programmed, unless `-I/--dont-release-ipvs`.
+change). `ha_suspend` pauses a virtual server's checkers while its address is not configured
+here, looked for every second. `stop()` stops the checkers (with `omega`, the down notifies),
+then removes the services this process programmed, unless `-I/--dont-release-ipvs`.
 
 keepalived's `lvs_sync_daemon` (IPVS connection sync following a VRRP instance) is not done yet.
 """
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from vrrpd.runtime.lvs_table import LvsTable, QuorumEvent
 
 log = structlog.get_logger("vrrpd.lvs")
+
+HA_SUSPEND_POLL_S = 1.0  # how often `ha_suspend` looks for the virtual servers' addresses
 
 
 class LvsService:
@@ -61,6 +64,7 @@ class LvsService:
         self.recent: deque[Changes] = deque(maxlen=32)  # the last applies that changed something
         self._dirty = asyncio.Event()
         self._applier: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         try:
@@ -75,6 +79,8 @@ class LvsService:
         self._applier = self._spawn(self._apply_loop())
         assert self.checkers is not None
         await self.checkers.start()
+        self._suspend_checks()  # before any checker's first attempt
+        self._watcher = self._spawn(self._watch_addresses())
 
     async def reload(self, config: Config) -> None:
         """SIGHUP: new checkers and table from `config`; only the differences reach IPVS."""
@@ -88,13 +94,15 @@ class LvsService:
         self._dirty.set()
         assert self.checkers is not None
         await self.checkers.start()
+        self._suspend_checks()
 
     async def stop(self) -> None:
-        if self._applier is not None:
-            self._applier.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._applier
-            self._applier = None
+        for task in (self._watcher, self._applier):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._watcher = self._applier = None
         if self.checkers is not None:
             await self.checkers.stop()  # `omega`: real servers' down notifies
         if self.table is not None:
@@ -136,6 +144,22 @@ class LvsService:
         for line in event.lines:
             log.info(line)
         self.notifier.vs_changed(event.vs, event.up)
+
+    async def _watch_addresses(self) -> None:
+        while True:
+            await asyncio.sleep(HA_SUSPEND_POLL_S)
+            self._suspend_checks()
+
+    def _suspend_checks(self) -> None:
+        """keepalived `ha_suspend`: a virtual server's checkers pause while its address is not
+        configured here (on a VRRP backup, say). Only address-based virtual servers have one."""
+        from vrrpd.io.ipvs import address_is_local  # noqa: PLC0415
+
+        if self.checkers is None:
+            return
+        for vs in self.config.virtual_servers:
+            if vs.ha_suspend and vs.address is not None:
+                self.checkers.suspend(vs, not address_is_local(vs.address))
 
     # -- IPVS -------------------------------------------------------------------------------
 
