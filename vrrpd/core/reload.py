@@ -162,15 +162,12 @@ def _release_dropped(inst: Instance, new: InstanceConfig) -> list[Action]:
     new configuration no longer has."""
     if inst.state != State.MASTER:
         return []
-    old = inst.cfg
-    vips = _missing(old.vips + old.excluded_vips, new.vips + new.excluded_vips)
-    routes = _missing(old.virtual_routes, new.virtual_routes)
-    rules = _missing(old.virtual_rules, new.virtual_rules)
+    vips, routes, rules = _only_in(inst.cfg, new)
     if not (vips or routes or rules):
         return []
     return [
         LogEvent(new.name, "removing VIPs.", detail=True),
-        DelVips(new.name, old.interface or "", vips, routes, rules),
+        DelVips(new.name, inst.cfg.interface or "", vips, routes, rules),
     ]
 
 
@@ -209,9 +206,7 @@ def _add_new(inst: Instance, old: InstanceConfig) -> list[Action]:
     """A MASTER adds what is new and sends one gratuitous ARP / NA burst for the new addresses
     only (keepalived announces after a reload that added addresses)."""
     cfg = inst.cfg
-    vips = _missing(cfg.vips + cfg.excluded_vips, old.vips + old.excluded_vips)
-    routes = _missing(cfg.virtual_routes, old.virtual_routes)
-    rules = _missing(cfg.virtual_rules, old.virtual_rules)
+    vips, routes, rules = _only_in(cfg, old)
     if not (vips or routes or rules):
         return []
     iface = cfg.interface or ""
@@ -394,6 +389,17 @@ def _is_tracker(key: str) -> bool:
 def _bare(spec: _Spec) -> _Spec:
     """Compared without where it was written: a line moving in the file changes nothing."""
     return dataclasses.replace(spec, location=NOWHERE)
+
+
+def _only_in(
+    a: InstanceConfig, b: InstanceConfig
+) -> tuple[tuple[VipSpec, ...], tuple[RouteSpec, ...], tuple[RuleSpec, ...]]:
+    """The addresses, routes and rules a MASTER of `a` installs that one of `b` does not."""
+    return (
+        _missing(a.vips + a.excluded_vips, b.vips + b.excluded_vips),
+        _missing(a.virtual_routes, b.virtual_routes),
+        _missing(a.virtual_rules, b.virtual_rules),
+    )
 
 
 def _missing(have: tuple[_Spec, ...], other: tuple[_Spec, ...]) -> tuple[_Spec, ...]:
