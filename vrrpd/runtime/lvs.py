@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("vrrpd.lvs")
 
 HA_SUSPEND_POLL_S = 1.0  # how often `ha_suspend` looks for the virtual servers' addresses
+STOP_APPLY_S = 10.0  # at stop, how long an apply in flight may take to finish
 
 
 class LvsService:
@@ -65,6 +66,7 @@ class LvsService:
         self._dirty = asyncio.Event()
         self._applier: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         try:
@@ -97,14 +99,19 @@ class LvsService:
         self._suspend_checks()
 
     async def stop(self) -> None:
-        for task in (self._watcher, self._applier):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._watcher = self._applier = None
+        await _cancel(self._watcher)
         if self.checkers is not None:
             await self.checkers.stop()  # `omega`: real servers' down notifies
+        # The applier finishes an apply in flight (a netlink request cut in the middle would
+        # leave its reply on the socket the clear below uses), then ends.
+        self._stopping = True
+        self._dirty.set()
+        if self._applier is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._applier), STOP_APPLY_S)
+            except TimeoutError:
+                await _cancel(self._applier)
+        self._watcher = self._applier = None
         if self.table is not None:
             for state in self.table.vs.values():
                 if state.spec.omega and state.quorum_up:  # keepalived runs quorum_down too
@@ -164,10 +171,11 @@ class LvsService:
     # -- IPVS -------------------------------------------------------------------------------
 
     async def _apply_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._dirty.wait()
             self._dirty.clear()
-            await self._apply()
+            if not self._stopping:
+                await self._apply()
 
     async def _apply(self) -> None:
         assert self.table is not None
@@ -219,6 +227,13 @@ class LvsService:
         for fifo in executor.notifier.fifos:
             if fifo.path == spec.path:
                 fifo.write(line)
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _carry_over(checkers: CheckerSet, previous: LvsTable) -> None:
