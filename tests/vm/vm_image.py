@@ -80,7 +80,21 @@ def cached() -> Image | None:
 
 
 def prepare() -> Image:
-    """The cached image for the current kernel package, building it first if needed."""
+    """The cached image for the current kernel package, building it first if needed.
+
+    Stale or missing package lists (a fresh container, a security update that replaced the
+    package on the mirror) get one `apt-get update` and a second try."""
+    try:
+        return _prepare()
+    except ImageError as first:
+        try:
+            _run(["apt-get", "update", "-qq"])
+        except ImageError:
+            raise first from None
+        return _prepare()
+
+
+def _prepare() -> Image:
     package = kernel_package()
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
@@ -88,6 +102,9 @@ def prepare() -> Image:
         image = _load(CACHE / package)
         if image is None:
             image = _build(package, CACHE / package)
+            for old in CACHE.iterdir():  # images of kernels apt no longer offers: ~0.5 GB each
+                if old.is_dir() and old.name != package:
+                    shutil.rmtree(old, ignore_errors=True)
     return image
 
 
