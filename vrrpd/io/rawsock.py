@@ -19,6 +19,7 @@ import socket
 import struct
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
 
 import structlog
 
@@ -36,6 +37,7 @@ IP_MTU_DISCOVER: int = getattr(socket, "IP_MTU_DISCOVER", 10)
 IP_PMTUDISC_DONT = 0  # keepalived's adverts leave DF clear
 V6_CHECKSUM_OFFSET = 6  # RFC 5798 section 5.2.8: the checksum field is at byte 6
 RECV_BUFSIZE = 65535
+SEND_CACHE_MAX = 1024
 MAX_READS_PER_WAKEUP = 64  # bound the work done per reader callback
 _CMSG_SPACE = socket.CMSG_SPACE(32) * 2 + socket.CMSG_SPACE(16)  # + SCM_TIMESTAMPNS
 SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD: struct timespec with 64-bit fields on x86_64
@@ -62,6 +64,7 @@ class RawSocket:
         self.family = family
         self.ifindex = if_index(interface)
         self.groups: set[IPAddress] = set()
+        self._how: dict[tuple[object, ...], tuple[Any, int, tuple[object, ...]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         af = socket.AF_INET if family == 4 else socket.AF_INET6
         try:
@@ -131,24 +134,36 @@ class RawSocket:
         `payload` is what `vrrpd.proto.packet.encode(advert, src, dst, ...)` returned for this
         `dst`. Multicast goes out with MSG_DONTROUTE like keepalived's.
         """
-        flags = socket.MSG_DONTROUTE if dst.is_multicast else 0
+        key = (src, dst, ttl)
+        how = self._how.get(key)
+        if how is None:
+            if len(self._how) >= SEND_CACHE_MAX:
+                self._how.clear()
+            how = self._how[key] = self._sendmsg_args(src, dst, ttl)
         try:
-            if self.family == 4:
-                pktinfo = struct.pack("i4s4s", self.ifindex, _packed(src, 4), b"\0" * 4)
-                cmsg = [
-                    (socket.IPPROTO_IP, IP_PKTINFO, pktinfo),
-                    (socket.IPPROTO_IP, socket.IP_TTL, struct.pack("i", ttl)),
-                ]
-                self.sock.sendmsg([payload], cmsg, flags, (str(dst), 0))
-            else:
-                pktinfo = struct.pack("16sI", _packed(src, 16), self.ifindex)
-                cmsg = [
-                    (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo),
-                    (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", ttl)),
-                ]
-                self.sock.sendmsg([payload], cmsg, flags, (str(dst), 0, 0, self.ifindex))
+            self.sock.sendmsg([payload], *how)
         except OSError as exc:
             raise IoError.from_os(f"cannot send advert to {dst}", self.interface, exc) from exc
+
+    def _sendmsg_args(
+        self, src: IPAddress | None, dst: IPAddress, ttl: int
+    ) -> tuple[list[tuple[int, int, bytes]], int, tuple[object, ...]]:
+        """(ancillary data, flags, address) for `sendmsg`, built once per (src, dst, ttl):
+        formatting addresses and packing structs per advert cost more than the send."""
+        flags = socket.MSG_DONTROUTE if dst.is_multicast else 0
+        if self.family == 4:
+            pktinfo = struct.pack("i4s4s", self.ifindex, _packed(src, 4), b"\0" * 4)
+            cmsg = [
+                (socket.IPPROTO_IP, IP_PKTINFO, pktinfo),
+                (socket.IPPROTO_IP, socket.IP_TTL, struct.pack("i", ttl)),
+            ]
+            return cmsg, flags, (str(dst), 0)
+        pktinfo = struct.pack("16sI", _packed(src, 16), self.ifindex)
+        cmsg = [
+            (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo),
+            (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", ttl)),
+        ]
+        return cmsg, flags, (str(dst), 0, 0, self.ifindex)
 
     # -- receiving -------------------------------------------------------------------------
 
