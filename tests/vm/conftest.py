@@ -98,8 +98,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     if nextitem is None or not _is_vm_test(nextitem):
         batch = config.stash.get(BATCH, None)
-        if batch is not None and hasattr(batch, "stop"):
-            batch.stop()
+        if batch is not None and hasattr(batch, "finish"):
+            batch.finish()
     return True
 
 

@@ -106,6 +106,13 @@ class Batch:
             self.note = why
         self._reap()
 
+    def finish(self, grace_s: float = 60.0) -> None:
+        """After the last test: let the guest's pytest end and power off, then reap QEMU."""
+        deadline = time.monotonic() + grace_s
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.stop("still running after the last test")
+
     def cleanup(self) -> None:
         """Remove the work dir after a clean run; keep it (named in failures) otherwise."""
         self.stop()

@@ -125,10 +125,14 @@ def main(argv: list[str]) -> int:
     if image is None or len(argv) != 2:
         print("usage: vm_run.py SCRIPT (after `python tests/vm/vm_image.py prepare`)")
         return 2
-    result = run_in_vm(image, argv[1], Path(tempfile.mkdtemp(prefix="vrrpd-vm-")))
+    workdir = Path(tempfile.mkdtemp(prefix="vrrpd-vm-"))
+    result = run_in_vm(image, argv[1], workdir)
     print(result.output, end="")
     if result.rc != 0:
         print(result.console[-3000:])
+        print(f"[vm] work dir kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"[vm] rc {result.rc} after {result.seconds:.1f} s")
     return 1 if result.rc is None else result.rc
 
