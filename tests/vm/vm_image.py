@@ -19,6 +19,7 @@ file marks a complete build, and an flock keeps two test runs from building at o
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import lzma
 import os
@@ -111,11 +112,23 @@ def _prepare() -> Image:
 def _load(where: Path) -> Image | None:
     if not (where / "ready").is_file():
         return None
-    kver = (where / "ready").read_text().strip()
+    kver, _, stamp = (where / "ready").read_text().strip().partition("\n")
     image = Image(kver, where / "kroot", where / f"vmlinux-{kver}", where / "initrd.cpio")
-    if image.vmlinux.is_file() and image.initrd.is_file():
-        return image
-    return None
+    if not (image.vmlinux.is_file() and image.kroot.is_dir()):
+        return None
+    if stamp != _init_stamp() or not image.initrd.is_file():  # /init changed: rebuild only it
+        modules = image.kroot / "lib" / "modules" / kver
+        try:
+            image.initrd.write_bytes(initramfs(modules, kver))
+            (where / "ready").write_text(f"{kver}\n{_init_stamp()}\n")
+        except (OSError, ImageError):
+            return None  # not ours to rewrite (unprivileged): `prepare` as root rebuilds it
+    return image
+
+
+def _init_stamp() -> str:
+    """Which /init an initrd was built with (the cache outlives changes to INIT)."""
+    return hashlib.sha256((INIT + " ".join(INIT_MODULES)).encode()).hexdigest()[:16]
 
 
 def _build(package: str, where: Path) -> Image:
@@ -134,7 +147,7 @@ def _build(package: str, where: Path) -> Image:
     (tmp / f"vmlinux-{kver}").write_bytes(extract_vmlinux(vmlinuz.read_bytes()))
     modules = tmp / "kroot" / "lib" / "modules" / kver
     (tmp / "initrd.cpio").write_bytes(initramfs(modules, kver))
-    (tmp / "ready").write_text(kver + "\n")
+    (tmp / "ready").write_text(f"{kver}\n{_init_stamp()}\n")
     shutil.rmtree(where, ignore_errors=True)
     tmp.rename(where)
     image = _load(where)
@@ -258,13 +271,14 @@ fail() { echo "vm-init: $*"; poweroff -f; }
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /newroot \
   || fail "cannot mount the host root over 9p"
 mount -t tmpfs -o mode=755 tmpfs /mnt
-for d in etc var root usr/lib; do
+# /tmp is an overlay too, not a bare tmpfs: a checkout or image cache under the host's /tmp (a
+# CI work dir, say) must stay visible in the guest.
+for d in etc var root usr/lib tmp; do
   u=/mnt/$(echo $d | tr / _)
   mkdir -p $u/up $u/work
   mount -t overlay overlay -o lowerdir=/newroot/$d,upperdir=$u/up,workdir=$u/work /newroot/$d \
     || fail "overlay on /$d"
 done
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
 mount -t tmpfs -o mode=755 tmpfs /newroot/run
 mount -t devtmpfs dev /newroot/dev
 mkdir -p /newroot/dev/shm /newroot/dev/pts
