@@ -1,13 +1,15 @@
 """keepalived `global_defs {}`: the VRRP-relevant keywords (man keepalived.conf "Global
-definitions"); e-mail, LVS, SNMP, DBus and scheduling keywords are accepted with a warning.
+definitions") and `lvs_sync_daemon`; e-mail, other LVS, SNMP, DBus and scheduling keywords are
+accepted with a warning.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from vrrpd.config.lexer import Node
-from vrrpd.config.model import FifoSpec, GarpSpec, GlobalDefs
+from vrrpd.config.lexer import Node, Token
+from vrrpd.config.model import FifoSpec, GarpSpec, GlobalDefs, LvsSyncDaemonSpec
 from vrrpd.config.trackers import parse_command
 from vrrpd.config.values import (
     Ctx,
@@ -85,6 +87,52 @@ def _script_user(d: Draft, node: Node, ctx: Ctx) -> None:
         d["script_group"] = node.args[1].text.lstrip(":") if len(node.args) > 1 else group or None
 
 
+SYNCD_USAGE = "IF [[inst] VRRP_INSTANCE] [id 0..255] [maxlen N] [port N] [ttl N] [group IP]"
+SYNCD_INTS = {"id": ("sync_id", 0, 255), "maxlen": ("maxlen", 1, 65507),
+              "port": ("port", 1, 65535), "ttl": ("ttl", 1, 255)}  # fmt: skip
+SYNCD_WORDS = (*SYNCD_INTS, "group", "inst")
+
+
+def _lvs_sync_daemon(d: Draft, node: Node, ctx: Ctx) -> None:
+    """keepalived `lvs_sync_daemon` (man keepalived.conf, global definitions)."""
+    if not ctx.nargs(node, 1, None, SYNCD_USAGE):
+        return
+    words = list(node.args[1:])
+    instance = None
+    if words and words[0].text not in SYNCD_WORDS:
+        instance = words.pop(0).text  # `inst` may be omitted (keepalived's older syntax)
+    values: dict[str, Any] = {}
+    for word, value in zip(words[::2], [*words[1::2], None], strict=False):
+        if word.text not in SYNCD_WORDS:
+            ctx.error(word.loc, f"unknown lvs_sync_daemon option '{word.text}'",
+                      f"usage: lvs_sync_daemon {SYNCD_USAGE}")  # fmt: skip
+            return
+        if value is None:
+            ctx.error(word.loc, f"lvs_sync_daemon '{word.text}' needs a value")
+            return
+        got = _syncd_value(word.text, value, ctx)
+        if got is None:
+            return
+        values[got[0]] = got[1]
+    instance = values.pop("instance", instance)
+    d["lvs_sync_daemon"] = LvsSyncDaemonSpec(node.args[0].text, instance, location=node.loc,
+                                             **values)  # fmt: skip
+
+
+def _syncd_value(word: str, value: Token, ctx: Ctx) -> tuple[str, object] | None:
+    if word == "inst":
+        return "instance", value.text
+    if word == "group":
+        addr = ctx.ip(value, "lvs_sync_daemon group")
+        if addr is not None and not addr.is_multicast:
+            ctx.error(value.loc, f"lvs_sync_daemon group {addr} is not a multicast address")
+            return None
+        return None if addr is None else ("group", addr)
+    field, lo, hi = SYNCD_INTS[word]
+    number = ctx.int_(value, lo, hi, f"lvs_sync_daemon {word}")
+    return None if number is None else (field, number)
+
+
 _EMAIL = unsupported_kw("accepted but e-mail alerts are not supported by vrrpd")
 _NOT_VRRP = unsupported_kw("not used by vrrpd")
 GLOBAL_HANDLERS: dict[str, Handler] = {
@@ -120,6 +168,7 @@ GLOBAL_HANDLERS: dict[str, Handler] = {
     "vmac_prefix": str_kw("vmac_prefix"),
     "dynamic_interfaces": bool_kw("dynamic_interfaces"),
     "log_unknown_vrids": bool_kw("log_unknown_vrids"),
+    "lvs_sync_daemon": _lvs_sync_daemon,
     **dict.fromkeys(
         (
             "notification_email",
@@ -141,7 +190,6 @@ GLOBAL_HANDLERS: dict[str, Handler] = {
             "lvs_flush",
             "lvs_flush_on_stop",
             "lvs_timeouts",
-            "lvs_sync_daemon",
             "lvs_notify_fifo",
             "lvs_notify_fifo_script",
             "checker_process_name",

@@ -328,6 +328,22 @@ class FifoSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LvsSyncDaemonSpec:
+    """keepalived `lvs_sync_daemon IF [[inst] VI] [id N] [maxlen N] [port N] [ttl N] [group IP]`:
+    the IPVS connection-sync daemon, master while instance `instance` is MASTER, else backup
+    (both while no instance is named). None: the kernel's default (port 8848, 224.0.0.81)."""
+
+    interface: str
+    instance: str | None = None
+    sync_id: int | None = None  # default: the instance's VRID, or 0 without an instance
+    maxlen: int | None = None
+    port: int | None = None
+    ttl: int | None = None
+    group: IPv4Address | IPv6Address | None = None
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
 class GlobalDefs:
     """The VRRP-relevant part of keepalived `global_defs {}`."""
 
@@ -357,6 +373,7 @@ class GlobalDefs:
     vmac_prefix: str = "vrrp"
     dynamic_interfaces: bool = False
     log_unknown_vrids: bool = False
+    lvs_sync_daemon: LvsSyncDaemonSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

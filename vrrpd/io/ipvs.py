@@ -25,7 +25,9 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from pyroute2.ipvs import AsyncIPVS, IPVSDest, IPVSService
+from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, nla
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.generic import ipvs as nl_ipvs
 
 from vrrpd.io.errors import IoError
 
@@ -39,6 +41,7 @@ SVC_F_SCHED1 = 0x0008
 SVC_F_SCHED2 = 0x0010
 SVC_F_SCHED3 = 0x0020
 FLAGS_MASK = 0xFFFFFFFF
+IP_VS_STATE_MASTER, IP_VS_STATE_BACKUP = 1, 2  # sync daemon states
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "sctp": 132}
 PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
@@ -165,6 +168,60 @@ class Changes:
         return bool(self.added or self.edited or self.removed or self.errors)
 
 
+@dataclass(frozen=True, slots=True)
+class SyncDaemon:
+    """One IPVS connection-sync daemon (keepalived `lvs_sync_daemon`); None: kernel default."""
+
+    state: int  # IP_VS_STATE_MASTER or IP_VS_STATE_BACKUP
+    interface: str
+    sync_id: int = 0
+    maxlen: int | None = None
+    port: int | None = None
+    ttl: int | None = None
+    group: IPAddress | None = None
+
+    @property
+    def state_name(self) -> str:
+        return "master" if self.state == IP_VS_STATE_MASTER else "backup"
+
+    def start_attrs(self) -> list[tuple[str, Any]]:
+        attrs: list[tuple[str, Any]] = [("IPVS_DAEMON_ATTR_MCAST_IFN", self.interface),
+                                        ("IPVS_DAEMON_ATTR_SYNC_ID", self.sync_id)]  # fmt: skip
+        optional = (("SYNC_MAXLEN", self.maxlen), ("MCAST_PORT", self.port),
+                    ("MCAST_TTL", self.ttl))  # fmt: skip
+        attrs += [(f"IPVS_DAEMON_ATTR_{k}", v) for k, v in optional if v is not None]
+        if self.group is not None:
+            six = "6" if self.group.version == 6 else ""
+            attrs.append((f"IPVS_DAEMON_ATTR_MCAST_GROUP{six}", str(self.group)))
+        return attrs
+
+
+class _daemonmsg(nl_ipvs.ipvsmsg):  # type: ignore[misc]
+    """pyroute2's ipvsmsg leaves IPVS_CMD_ATTR_DAEMON opaque: this one nests the daemon
+    attributes (include/uapi/linux/ip_vs.h IPVS_DAEMON_ATTR_*)."""
+
+    nla_map = (
+        ("IPVS_CMD_ATTR_UNSPEC", "none"),
+        ("IPVS_CMD_ATTR_SERVICE", "service"),
+        ("IPVS_CMD_ATTR_DEST", "dest"),
+        ("IPVS_CMD_ATTR_DAEMON", "daemon"),
+    )
+
+    class daemon(nla):  # type: ignore[misc]
+        prefix = "IPVS_DAEMON_ATTR_"
+        nla_map = (
+            ("IPVS_DAEMON_ATTR_UNSPEC", "none"),
+            ("IPVS_DAEMON_ATTR_STATE", "uint32"),
+            ("IPVS_DAEMON_ATTR_MCAST_IFN", "asciiz"),
+            ("IPVS_DAEMON_ATTR_SYNC_ID", "uint32"),
+            ("IPVS_DAEMON_ATTR_SYNC_MAXLEN", "uint16"),
+            ("IPVS_DAEMON_ATTR_MCAST_GROUP", "ip4addr"),
+            ("IPVS_DAEMON_ATTR_MCAST_GROUP6", "ip6addr"),
+            ("IPVS_DAEMON_ATTR_MCAST_PORT", "be16"),
+            ("IPVS_DAEMON_ATTR_MCAST_TTL", "uint8"),
+        )
+
+
 def _code(exc: NetlinkError) -> int:
     return int(getattr(exc, "code", 0) or 0)
 
@@ -191,6 +248,26 @@ class Ipvs:
             sock.close()
             raise IoError.from_os("IPVS", None, exc) from exc
         self.sock = sock
+
+    async def sync_daemon(self, start: bool, daemon: SyncDaemon) -> None:
+        """IPVS_CMD_NEW_DAEMON / DEL_DAEMON (what `ipvsadm --start-daemon` / `--stop-daemon`
+        do); starting one that runs (EEXIST) or stopping one that does not (ESRCH) is done."""
+        sock = await self._sock()
+        msg = _daemonmsg()
+        msg["cmd"] = nl_ipvs.IPVS_CMD_NEW_DAEMON if start else nl_ipvs.IPVS_CMD_DEL_DAEMON
+        msg["version"] = nl_ipvs.GENL_VERSION
+        attrs: list[tuple[str, Any]] = [("IPVS_DAEMON_ATTR_STATE", daemon.state)]
+        if start:
+            attrs += daemon.start_attrs()
+        msg["attrs"] = [("IPVS_CMD_ATTR_DAEMON", {"attrs": attrs})]
+        flags = NLM_F_REQUEST | NLM_F_ACK
+        try:
+            async for _ in await sock.nlm_request(msg, msg_type=sock.prid, msg_flags=flags):
+                pass
+        except NetlinkError as exc:
+            if _code(exc) not in (errno.EEXIST if start else errno.ESRCH,):
+                what = f"{'start' if start else 'stop'} {daemon.state_name} sync daemon"
+                raise IoError(f"IPVS {what}", None, _code(exc)) from exc
 
     def close(self) -> None:
         if self.sock is not None:

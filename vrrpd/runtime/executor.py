@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import time
+from collections.abc import Callable
 from ipaddress import IPv6Address
 from typing import assert_never
 
@@ -38,6 +39,7 @@ from vrrpd.proto.packet import encode
 log = structlog.get_logger("vrrpd")
 
 Fault = tuple[str, str, str]  # (instance, fault key, reason)
+StateListener = Callable[[str, State], None]  # (instance, new state)
 DROP_LOG_INTERVAL_S = 10.0  # keepalived rate-limits packet error lines too
 ENCODE_CACHE_MAX = 4096
 
@@ -58,6 +60,9 @@ class Executor:
         self._encoded: dict[int, tuple[SendAdvert, tuple[bytes, ...]]] = {}
         self._drop_logged: dict[tuple[str | None, str], float] = {}
         self.send_errors = 0
+        # Services that follow VRRP states (lvs_sync_daemon): called in the consumer task, in
+        # action order; a listener must not block (schedule its IO, do not await it here).
+        self.state_listeners: list[StateListener] = []
 
     async def run(self, actions: list[Action]) -> list[Fault]:
         faults: list[Fault] = []
@@ -79,13 +84,22 @@ class Executor:
                     _log_event(action, self.detail)
                 case Dropped():
                     self._log_drop(action)
-                case StateChanged(new=State.FAULT):
-                    log.info(f"({action.instance}) FAULT because {action.reason}")
-                case StateChanged() | PriorityChanged():
+                case StateChanged():
+                    self._state_changed(action)
+                case PriorityChanged():
                     pass  # the matching LogEvent carries keepalived's text
                 case _:
                     assert_never(action)
         return faults
+
+    def _state_changed(self, a: StateChanged) -> None:
+        if a.new is State.FAULT:
+            log.info(f"({a.instance}) FAULT because {a.reason}")
+        for listener in self.state_listeners:
+            try:
+                listener(a.instance, a.new)
+            except Exception:  # a listener's bug must not stop the VRRP actions after it
+                log.exception(f"({a.instance}) state listener failed")
 
     def _send(self, a: SendAdvert) -> list[Fault]:
         """Steady state costs a dict lookup and a send: the core hands the same SendAdvert

@@ -15,7 +15,11 @@ change). `ha_suspend` pauses a virtual server's checkers while its address is no
 here, looked for every second. `stop()` stops the checkers (with `omega`, the down notifies),
 then removes the services this process programmed, unless `-I/--dont-release-ipvs`.
 
-keepalived's `lvs_sync_daemon` (IPVS connection sync following a VRRP instance) is not done yet.
+`SyncDaemonService` is keepalived's `lvs_sync_daemon`: the kernel's IPVS connection-sync
+daemon, in master state while the named VRRP instance is MASTER and in backup state otherwise
+(both while no instance is named). It follows the instance through the executor's
+`state_listeners`; like keepalived's VRRP process, it runs only where VRRP instances do (not
+under -C), and the daemons it started are stopped at the end.
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from vrrpd.config.model import Config
+from vrrpd.config.model import Config, LvsSyncDaemonSpec
+from vrrpd.core.actions import State
 from vrrpd.io.errors import IoError
 
 if TYPE_CHECKING:
     from vrrpd.check import CheckerSet, RsChange
-    from vrrpd.io.ipvs import Changes
+    from vrrpd.io.ipvs import Changes, Ipvs
     from vrrpd.runtime.daemon import Runtime
     from vrrpd.runtime.lvs_table import LvsTable, QuorumEvent
 
@@ -69,11 +74,8 @@ class LvsService:
         self._stopping = False
 
     async def start(self) -> None:
-        try:
-            await self.ipvs.open()
-        except IoError as exc:
-            self.error = str(exc).removeprefix("IPVS: ")
-            log.error(f"IPVS: Can't initialize ipvs: {self.error}")
+        self.error = await _open(self.ipvs)
+        if self.error is not None:
             log.error("LVS: virtual servers are not programmed; VRRP keeps running")
             return
         self._build(self.config, None)
@@ -213,10 +215,7 @@ class LvsService:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _spawn(self, coro: object) -> asyncio.Task[None]:
-        tasks = self.runtime.tasks
-        if tasks is not None:
-            return tasks.create_task(coro)  # type: ignore[arg-type]
-        return asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        return _spawn(self.runtime, coro)
 
     def _fifo_write(self, line: str) -> None:
         """keepalived writes the LVS lines to the global `notify_fifo`."""
@@ -227,6 +226,23 @@ class LvsService:
         for fifo in executor.notifier.fifos:
             if fifo.path == spec.path:
                 fifo.write(line)
+
+
+async def _open(ipvs: Ipvs) -> str | None:
+    """Open IPVS; why not (logged with keepalived's line) on a kernel without it."""
+    try:
+        await ipvs.open()
+    except IoError as exc:
+        error = str(exc).removeprefix("IPVS: ")
+        log.error(f"IPVS: Can't initialize ipvs: {error}")
+        return error
+    return None
+
+
+def _spawn(runtime: Runtime, coro: object) -> asyncio.Task[None]:
+    if runtime.tasks is not None:
+        return runtime.tasks.create_task(coro)  # type: ignore[arg-type]
+    return asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:
@@ -251,6 +267,119 @@ def _carry_over(checkers: CheckerSet, previous: LvsTable) -> None:
         server.alive = old.alive
 
 
-def build(runtime: Runtime) -> list[LvsService]:
-    """The LVS service when the configuration has virtual servers (and -P did not drop them)."""
-    return [LvsService(runtime)] if runtime.config.virtual_servers else []
+class SyncDaemonService:
+    """`name = "lvs_syncd"`: keepalived `lvs_sync_daemon` (global_defs)."""
+
+    name = "lvs_syncd"
+
+    def __init__(self, runtime: Runtime) -> None:
+        from vrrpd.io.ipvs import Ipvs  # noqa: PLC0415
+
+        self.runtime = runtime
+        self.spec: LvsSyncDaemonSpec | None = runtime.config.global_defs.lvs_sync_daemon
+        self.ipvs = Ipvs()
+        self.running: set[int] = set()  # IP_VS_STATE_* of the daemons started here
+        self.wanted: set[int] = set()
+        self.error: str | None = None
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.error = await _open(self.ipvs)
+        if self.error is not None:
+            return
+        if self.runtime.executor is not None:
+            self.runtime.executor.state_listeners.append(self._on_state)
+        self._task = self._spawn(self._loop())
+        self._follow(self.runtime.config)
+
+    async def reload(self, config: Config) -> None:
+        if self.error is None and config.global_defs.lvs_sync_daemon != self.spec:
+            await self._stop_all()  # a changed interface, id or group: restart the daemons
+            self.spec = config.global_defs.lvs_sync_daemon
+        self._follow(config)
+
+    async def stop(self) -> None:
+        executor = self.runtime.executor
+        if executor is not None and self._on_state in executor.state_listeners:
+            executor.state_listeners.remove(self._on_state)
+        await _cancel(self._task)
+        self._task = None
+        await self._stop_all()
+        self.ipvs.close()
+
+    def _follow(self, config: Config) -> None:
+        """The wanted daemons from the named instance's current state (it may have changed
+        before this service started listening: the engine starts first)."""
+        from vrrpd.io.ipvs import IP_VS_STATE_BACKUP, IP_VS_STATE_MASTER  # noqa: PLC0415
+
+        spec = self.spec
+        if spec is None or spec.instance is None:
+            self.wanted = {IP_VS_STATE_MASTER, IP_VS_STATE_BACKUP} if spec else set()
+        elif config.instance(spec.instance) is None:
+            log.error(f"{spec.location}: lvs_sync_daemon: no vrrp_instance "
+                      f"{spec.instance}; the sync daemon is not started")  # fmt: skip
+            self.wanted = set()
+        else:
+            inst = self.runtime.engine.instances.get(spec.instance)
+            self._on_state(spec.instance, inst.state if inst is not None else State.INIT)
+            return
+        self._dirty.set()
+
+    def _on_state(self, instance: str, state: State) -> None:
+        """An executor state listener (consumer task): record, and wake the task."""
+        from vrrpd.io.ipvs import IP_VS_STATE_BACKUP, IP_VS_STATE_MASTER  # noqa: PLC0415
+
+        if self.spec is None or instance != self.spec.instance:
+            return
+        self.wanted = {IP_VS_STATE_MASTER if state is State.MASTER else IP_VS_STATE_BACKUP}
+        self._dirty.set()
+
+    async def _loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            for state in sorted(self.running - self.wanted):  # the kernel holds one of each
+                await self._switch(state, False)
+            for state in sorted(self.wanted - self.running):
+                await self._switch(state, True)
+
+    async def _switch(self, state: int, start: bool) -> None:
+        from vrrpd.io.ipvs import SyncDaemon  # noqa: PLC0415
+
+        spec = self.spec
+        if spec is None:
+            return
+        inst = self.runtime.config.instance(spec.instance) if spec.instance else None
+        sync_id = spec.sync_id if spec.sync_id is not None else inst.vrid if inst else 0
+        daemon = SyncDaemon(state, spec.interface, sync_id, spec.maxlen, spec.port, spec.ttl,
+                            spec.group)  # fmt: skip
+        try:
+            await self.ipvs.sync_daemon(start, daemon)
+        except IoError as exc:
+            log.error(f"{exc}")
+            return
+        (self.running.add if start else self.running.discard)(state)
+        verb = "Starting" if start else "Stopping"
+        log.info(f"IPVS: {verb} {daemon.state_name} sync daemon on {spec.interface}, "
+                 f"syncid {sync_id}")  # fmt: skip
+
+    async def _stop_all(self) -> None:
+        self.wanted = set()
+        for state in sorted(self.running):
+            await self._switch(state, False)
+
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        return _spawn(self.runtime, coro)
+
+
+def build(runtime: Runtime) -> list[LvsService | SyncDaemonService]:
+    """The LVS service when the configuration has virtual servers (and -P did not drop them);
+    the sync daemon with `lvs_sync_daemon` where VRRP instances run (not under -C)."""
+    config = runtime.config
+    services: list[LvsService | SyncDaemonService] = []
+    if config.virtual_servers:
+        services.append(LvsService(runtime))
+    if config.global_defs.lvs_sync_daemon is not None and config.instances:
+        services.append(SyncDaemonService(runtime))
+    return services
