@@ -304,10 +304,13 @@ def subsystems(config: Config, options: Options) -> Config:
     is dropped before the runtime sees it; both flags, or neither, run everything."""
     if options.vrrp_only == options.check_only:
         return config
+    g = config.global_defs
     if options.vrrp_only:
-        return replace(config, virtual_servers=(), virtual_server_groups=())
+        return replace(config, virtual_servers=(), virtual_server_groups=(),
+                       global_defs=replace(g, lvs_notify_fifo=None))  # fmt: skip
     return replace(
         config,
+        global_defs=replace(g, vrrp_notify_fifo=None),
         instances=(),
         sync_groups=(),
         static_ipaddresses=(),

@@ -21,7 +21,7 @@ from vrrpd.config.lvsmodel import (
     VirtualServerSpec,
     VsgEntry,
 )
-from vrrpd.config.model import Config, InstanceConfig
+from vrrpd.config.model import Config, FifoSpec, GlobalDefs, InstanceConfig
 from vrrpd.io.ipvs import SVC_F_ONEPACKET, SVC_F_SCHED2, Dest, Forward, ServiceKey, TunType
 from vrrpd.runtime.lvs_table import LvsTable
 
@@ -167,11 +167,16 @@ def test_reload_keeps_the_quorum_state() -> None:
 
 def test_cli_P_and_C_select_the_subsystems() -> None:
     inst = InstanceConfig(name="VI_1", vrid=1)
-    config = Config(instances=(inst,), virtual_servers=(VS,))
-    assert subsystems(config, parse_args(["-P"])).virtual_servers == ()
-    assert subsystems(config, parse_args(["-P"])).instances == (inst,)
-    assert subsystems(config, parse_args(["-C"])).instances == ()
-    assert subsystems(config, parse_args(["-C"])).virtual_servers == (VS,)
+    fifos = GlobalDefs(vrrp_notify_fifo=FifoSpec("/run/v"), lvs_notify_fifo=FifoSpec("/run/l"))
+    config = Config(global_defs=fifos, instances=(inst,), virtual_servers=(VS,))
+    vrrp, check = subsystems(config, parse_args(["-P"])), subsystems(config, parse_args(["-C"]))
+    assert (vrrp.virtual_servers, vrrp.instances) == ((), (inst,))
+    assert (check.virtual_servers, check.instances) == ((VS,), ())
+    # each half opens only its own FIFO (and starts only its own FIFO script)
+    assert (vrrp.global_defs.vrrp_notify_fifo, vrrp.global_defs.lvs_notify_fifo) == (
+        FifoSpec("/run/v"), None)  # fmt: skip
+    assert (check.global_defs.vrrp_notify_fifo, check.global_defs.lvs_notify_fifo) == (
+        None, FifoSpec("/run/l"))  # fmt: skip
     assert subsystems(config, parse_args(["-C", "-P"])) == config
     assert parse_args(["-I"]).dont_release_ipvs
     assert not parse_args([]).dont_release_ipvs

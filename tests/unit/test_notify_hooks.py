@@ -182,6 +182,35 @@ def test_group_and_event_only_scripts(box: Path) -> None:
     assert gmaster_out.read_text() == "\n"
 
 
+def test_each_fifo_gets_its_kinds_of_lines_and_a_shared_path_each_line_once(
+    tmp_path: Path,
+) -> None:
+    """notify_fifo: VRRP and LVS lines; vrrp_notify_fifo: VRRP; lvs_notify_fifo: LVS (man5)."""
+    every, vrrp, lvs = (str(tmp_path / n) for n in ("all", "vrrp", "lvs"))
+    seen: dict[str, list[str]] = {}
+    lvs_line = "RS [192.0.2.13]:tcp:80 [192.0.2.100]:tcp:80 DOWN\n"
+
+    def body(n: Notifier) -> None:
+        n.fire("INSTANCE", "VI_1", "MASTER", 100)
+        n.fifo_line(lvs_line, "lvs")
+        seen.update((p, read_fifo(p)) for p in (every, vrrp, lvs))
+
+    run(body, config(fifo=FifoSpec(vrrp), notify_fifo=FifoSpec(every),
+                     lvs_notify_fifo=FifoSpec(lvs)))  # fmt: skip
+    master, down = 'INSTANCE "VI_1" MASTER 100', lvs_line.strip()
+    assert seen == {every: [master, down], vrrp: [master], lvs: [down]}
+
+    shared: list[str] = []
+
+    def once(n: Notifier) -> None:
+        n.fire("INSTANCE", "VI_1", "BACKUP", 100)
+        n.fifo_line(lvs_line, "lvs")
+        shared.extend(read_fifo(every))
+
+    run(once, config(notify_fifo=FifoSpec(every), lvs_notify_fifo=FifoSpec(every)))
+    assert shared == ['INSTANCE "VI_1" BACKUP 100', down]
+
+
 def test_full_fifo_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     fifo = str(tmp_path / "fifo")
 

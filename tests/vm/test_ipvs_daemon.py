@@ -31,6 +31,7 @@ CHECK = """        TCP_CHECK {
 CONF = """global_defs {{
     router_id director
     script_user root
+    lvs_notify_fifo {fifo}
 }}
 virtual_server 192.0.2.100 80 {{
     delay_loop 1
@@ -95,7 +96,7 @@ def director(tmp_path: Path) -> Iterator[tuple[Lab, dict[str, Listener]]]:
 
 
 def _daemon(lab: Lab, tmp_path: Path, *flags: str) -> RouterProcess:
-    conf = CONF.format(check=CHECK, quorum=tmp_path / "quorum.log")
+    conf = CONF.format(check=CHECK, quorum=tmp_path / "quorum.log", fifo=tmp_path / "lvs.fifo")
     proc = RouterProcess(lab.routers[0], "vrrpd", conf, tmp_path, argv=vrrpd_argv(*flags))
     proc.start()
     proc.wait_started(START_S)
@@ -110,6 +111,30 @@ def _table_is(ns: str, want: dict[str, list[str]], timeout: float, what: str) ->
         wait_until(matches, timeout, what)
     except Exception as exc:
         raise AssertionError(f"{exc}\nipvsadm: {services(ns)}\nwanted: {want}") from exc
+
+
+def _fifo_lines_in_order(fifo: Path) -> None:
+    """lvs_notify_fifo got the checkers' lines (keepalived's format), per virtual server in
+    the order of the failures above; the daemon holds the FIFO open, so they wait for us."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        lines = os.read(fd, 65536).decode().splitlines()
+    finally:
+        os.close(fd)
+    vs2 = [line for line in lines if "[192.0.2.101]:tcp:80" in line]
+    assert vs2[:2] == [
+        "RS [192.0.2.12]:tcp:80 [192.0.2.101]:tcp:80 DOWN",
+        "VS [192.0.2.101]:tcp:80 DOWN",  # quorum 2 lost with r2
+    ], lines
+    assert vs2[-1] == "VS [192.0.2.101]:tcp:80 UP", lines
+    vs1_down = [line for line in lines if line.endswith("[192.0.2.100]:tcp:80 DOWN")]
+    assert vs1_down == [
+        "RS [192.0.2.12]:tcp:80 [192.0.2.100]:tcp:80 DOWN",
+        "RS [192.0.2.13]:tcp:80 [192.0.2.100]:tcp:80 DOWN",
+        "VS [192.0.2.100]:tcp:80 DOWN",  # quorum 1: r3 inhibited at weight 0 leaves 0
+    ], lines
+    assert lines[-1].endswith(" UP"), lines
+    assert not [line for line in lines if line.startswith(("INSTANCE", "GROUP"))], lines
 
 
 def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
@@ -137,6 +162,7 @@ def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
             assert line in log, log
         quorum = tmp_path / "quorum.log"
         wait_until(lambda: quorum.exists() and quorum.read_text() == "down\nup\n", 10, "notify")
+        _fifo_lines_in_order(tmp_path / "lvs.fifo")
         # SIGHUP with 192.0.2.13 swapped for 192.0.2.14 in the first virtual server only.
         mark = proc.mark()
         proc.conf.write_text(

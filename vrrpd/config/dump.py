@@ -23,6 +23,7 @@ from vrrpd.config.model import (
     FifoSpec,
     GlobalDefs,
     InstanceConfig,
+    LvsSyncDaemonSpec,
     NotifySpec,
     RouteSpec,
     RuleSpec,
@@ -153,6 +154,18 @@ def _line(spec: RouteSpec | RuleSpec) -> str:
     return " ".join(spec.args) + ("" if spec.track else " no_track")
 
 
+def _sync_daemon(spec: LvsSyncDaemonSpec | None) -> str | None:
+    """`lvs_sync_daemon` as the words keepalived.conf takes (YAML `words`)."""
+    if spec is None:
+        return None
+    words = [spec.interface, *(("inst", spec.instance) if spec.instance else ())]
+    for word, value in (("id", spec.sync_id), ("maxlen", spec.maxlen), ("port", spec.port),
+                        ("ttl", spec.ttl), ("group", spec.group)):  # fmt: skip
+        if value is not None:
+            words += [word, str(value)]
+    return " ".join(words)
+
+
 def _globals(g: GlobalDefs) -> dict[str, Any]:
     garp = g.garp
     out: dict[str, Any] = {
@@ -177,6 +190,8 @@ def _globals(g: GlobalDefs) -> dict[str, Any]:
         "v3_checksum_as_v2": g.v3_checksum_as_v2,
         "notify_fifo": _fifo(g.notify_fifo),
         "vrrp_notify_fifo": _fifo(g.vrrp_notify_fifo),
+        "lvs_notify_fifo": _fifo(g.lvs_notify_fifo),
+        "lvs_sync_daemon": _sync_daemon(g.lvs_sync_daemon),
         "vrrp_notify_priority_changes": g.notify_priority_changes,
         "script_user": g.script_user,
         "script_group": g.script_group,

@@ -57,8 +57,11 @@ def _min_garp(d: Draft, node: Node, ctx: Ctx) -> None:
         d["min_garp"] = node.loc
 
 
+FIFO_FIELDS = ("notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo")
+
+
 def fifo_kw(field: str) -> Handler:
-    """`notify_fifo FIFO [user [group]]` (and `vrrp_notify_fifo`)."""
+    """`notify_fifo FIFO [user [group]]` (and `vrrp_notify_fifo`, `lvs_notify_fifo`)."""
 
     def handle(d: Draft, node: Node, ctx: Ctx) -> None:
         if ctx.nargs(node, 1, 3, "PATH [USER [GROUP]]"):
@@ -153,6 +156,8 @@ GLOBAL_HANDLERS: dict[str, Handler] = {
     "notify_fifo_script": fifo_script_kw("notify_fifo"),
     "vrrp_notify_fifo": fifo_kw("vrrp_notify_fifo"),
     "vrrp_notify_fifo_script": fifo_script_kw("vrrp_notify_fifo"),
+    "lvs_notify_fifo": fifo_kw("lvs_notify_fifo"),
+    "lvs_notify_fifo_script": fifo_script_kw("lvs_notify_fifo"),
     "vrrp_notify_priority_changes": bool_kw("notify_priority_changes"),
     "script_user": _script_user,
     "enable_script_security": bool_kw("enable_script_security"),
@@ -190,8 +195,6 @@ GLOBAL_HANDLERS: dict[str, Handler] = {
             "lvs_flush",
             "lvs_flush_on_stop",
             "lvs_timeouts",
-            "lvs_notify_fifo",
-            "lvs_notify_fifo_script",
             "checker_process_name",
             "bfd_process_name",
             "enable_snmp_vrrp",
@@ -284,7 +287,7 @@ def parse_global_defs(nodes: list[Node], ctx: Ctx) -> GlobalDefs:
         garp.setdefault("lower_prio_delay_s", 0.0)
     if d.get("strict"):
         d.setdefault("lower_prio_no_advert", True)  # vrrp_strict implies it (man5)
-    for field in ("notify_fifo", "vrrp_notify_fifo"):
+    for field in FIFO_FIELDS:
         script = d.pop(f"{field}_script", None)
         if script is not None and field not in d:
             ctx.error(

@@ -361,6 +361,7 @@ class GlobalDefs:
     v3_checksum_as_v2: bool = False
     notify_fifo: FifoSpec | None = None
     vrrp_notify_fifo: FifoSpec | None = None
+    lvs_notify_fifo: FifoSpec | None = None  # the checkers' lines only
     notify_priority_changes: bool = False
     script_user: str | None = None
     script_group: str | None = None

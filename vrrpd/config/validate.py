@@ -4,7 +4,9 @@
 - a VRID is unique per (interface, family, multicast group or unicast peer set) (RFC 5798 6.1);
 - every `track_script` / `track_file` / `track_process` and sync-group member exists;
 - an instance is in one `vrrp_sync_group` only (man5);
-- a VIP duplicated in the same or another instance is ignored with a warning (keepalived does).
+- a VIP duplicated in the same or another instance is ignored with a warning (keepalived does);
+- `lvs_sync_daemon ... inst VI` names an instance that exists (a warning: the daemon runs
+  without the sync daemon, where keepalived says nothing).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ def validate(config: Config, ctx: Ctx) -> Config:
             ctx.locs.get(("global_defs", "vrrp_notify_fifo"), Location("<config>", 0, 0)),
             "notify_fifo and vrrp_notify_fifo must be different files",
         )
+    syncd = g.lvs_sync_daemon
+    if syncd and syncd.instance and config.instance(syncd.instance) is None:
+        hint = did_you_mean(syncd.instance, [i.name for i in config.instances])
+        what = f"lvs_sync_daemon: no vrrp_instance {syncd.instance}"
+        ctx.warn(syncd.location, f"{what}; the sync daemon will not be started", hint)
     return replace(config, instances=_dedupe_vips(config.instances, ctx))
 
 

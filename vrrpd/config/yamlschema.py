@@ -75,6 +75,8 @@ GLOBAL: dict[str, Spec] = {
     ),
     "notify_fifo": ("fifo", "notify_fifo"),
     "vrrp_notify_fifo": ("fifo", "vrrp_notify_fifo"),
+    "lvs_notify_fifo": ("fifo", "lvs_notify_fifo"),
+    "lvs_sync_daemon": ("words", "lvs_sync_daemon"),
     "script_user": ("user", "script_user", "script_group"),
     "script_group": ("skip",),
 }

@@ -14,10 +14,12 @@ keepalived's contract (`vrrp_notify.c`, `notify.c`; keepalived.md section 2.1-2.
   waits for that before it exits (the watcher tasks live in the runtime's TaskGroup). Other
   notify scripts get `SCRIPT_TIMEOUT_S` (vrrpd's bound; keepalived has none) and, when the daemon
   stops, SIGTERM as keepalived's parent-death signal gives them, SIGKILL a second later.
-- `notify_fifo` / `vrrp_notify_fifo`: created (0644, chowned to its user) if missing, opened
-  O_RDWR|O_NONBLOCK so an absent or slow reader never blocks the daemon: a full pipe drops the
-  line and counts it. Each `*_fifo_script` runs for the daemon's lifetime with the FIFO path
-  appended to its argv; at stop it reads the last lines to EOF, then gets SIGTERM.
+- `notify_fifo` / `vrrp_notify_fifo` / `lvs_notify_fifo` (VRRP lines to the first two, LVS
+  lines to the first and last; a path named twice gets each line once): created (0644, chowned
+  to its user) if missing, opened O_RDWR|O_NONBLOCK so an absent or slow reader never blocks the
+  daemon: a full pipe drops the line and counts it. Each `*_fifo_script` runs for the daemon's
+  lifetime with the FIFO path appended to its argv; at stop it reads the last lines to EOF,
+  then gets SIGTERM.
 - A missing script, a refused one, a failing or hanging one is logged once per cause and
   counted; the daemon keeps running and keeps its state.
 """
@@ -94,10 +96,18 @@ class Notifier:
         for spec in self.specs.values():  # keepalived checks every script at load time
             for cmd in _commands(spec):
                 self._refusal(cmd, cmd.argv)
-        for fspec in (g.notify_fifo, g.vrrp_notify_fifo):
+        kinds = {"notify_fifo": {"vrrp", "lvs"}, "vrrp_notify_fifo": {"vrrp"},
+                 "lvs_notify_fifo": {"lvs"}}  # fmt: skip
+        by_path: dict[str, Fifo] = {}
+        for field, carries in kinds.items():
+            fspec: FifoSpec | None = getattr(g, field)
             if fspec is None:
                 continue
-            fifo = Fifo(fspec, self._identity(fspec.user, fspec.group))
+            if fspec.path in by_path:  # one file named twice gets each line once
+                by_path[fspec.path].carries |= carries
+                continue
+            fifo = Fifo(fspec, self._identity(fspec.user, fspec.group), carries)
+            by_path[fspec.path] = fifo
             self.fifos.append(fifo)
             if fspec.script is not None and fifo.fd is not None:
                 self._start(fspec.script, (*fspec.script.argv, fspec.path), "FIFO", None)
@@ -124,9 +134,13 @@ class Notifier:
             if spec.generic is not None and event in _GENERIC_EVENTS:
                 argv = (*spec.generic.argv, target, name, event, str(priority))
                 self._start(spec.generic, argv, kind, timeout)
-        line = f'{target} "{name}" {event} {priority}\n'
+        self.fifo_line(f'{target} "{name}" {event} {priority}\n', "vrrp")
+
+    def fifo_line(self, line: str, kind: str) -> None:
+        """To every FIFO that carries `kind` ("vrrp" or "lvs") lines."""
         for fifo in self.fifos:
-            fifo.write(line)
+            if kind in fifo.carries:
+                fifo.write(line)
 
     def _start(
         self, cmd: Command, argv: tuple[str, ...], kind: str, timeout_s: float | None
@@ -238,8 +252,11 @@ class Fifo:
     """keepalived `notify_fifo`: created 0644 if missing, opened O_RDWR|O_NONBLOCK so a slow or
     absent reader never blocks the daemon; a full pipe drops the line and counts it."""
 
-    def __init__(self, spec: FifoSpec, owner: Identity | None = None) -> None:
+    def __init__(
+        self, spec: FifoSpec, owner: Identity | None = None, carries: set[str] | None = None
+    ) -> None:
         self.path = spec.path
+        self.carries = carries if carries is not None else {"vrrp", "lvs"}
         self.fd: int | None = None
         self.written = 0
         self.dropped = 0

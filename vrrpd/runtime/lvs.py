@@ -218,14 +218,10 @@ class LvsService:
         return _spawn(self.runtime, coro)
 
     def _fifo_write(self, line: str) -> None:
-        """keepalived writes the LVS lines to the global `notify_fifo`."""
-        spec = self.runtime.config.global_defs.notify_fifo
+        """keepalived writes the LVS lines to `notify_fifo` and `lvs_notify_fifo`."""
         executor = self.runtime.executor
-        if spec is None or executor is None:
-            return
-        for fifo in executor.notifier.fifos:
-            if fifo.path == spec.path:
-                fifo.write(line)
+        if executor is not None:
+            executor.notifier.fifo_line(line, "lvs")
 
 
 async def _open(ipvs: Ipvs) -> str | None:

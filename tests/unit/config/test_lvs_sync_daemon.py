@@ -7,6 +7,10 @@ from ipaddress import ip_address
 import pytest
 from cfghelp import load_text, messages
 
+from vrrpd.config.dump import dump_yaml, strip_locations
+from vrrpd.config.loader import check_config
+from vrrpd.config.source import MemorySource
+
 INSTANCE = """
 vrrp_instance VI_1 {
     interface eth0
@@ -65,3 +69,27 @@ def test_errors_name_file_line_col(line: str, at: str, text: str) -> None:
     result = load_text(conf(line))
     errors = [str(p) for p in result.errors]
     assert any(f"keepalived.conf:2:{col}" in e and text in e for e in errors), messages(result)
+
+
+def test_unknown_instance_is_a_located_warning_with_a_suggestion() -> None:
+    """keepalived -t says nothing and never starts the sync daemon; vrrpd -t tells."""
+    result = load_text(conf("lvs_sync_daemon eth1 inst VI_2"))
+    assert result.config is not None and not result.errors, messages(result)
+    warnings = [str(p) for p in result.warnings if "lvs_sync_daemon" in str(p)]
+    assert len(warnings) == 1, messages(result)
+    assert "keepalived.conf:2:5" in warnings[0] and "no vrrp_instance VI_2" in warnings[0]
+    assert "did you mean 'VI_1'?" in warnings[0]
+
+
+def test_yaml_form_and_convert_round_trip() -> None:
+    """The YAML `lvs_sync_daemon` takes keepalived's words; --convert-to-yaml writes them back."""
+    line = "lvs_sync_daemon eth1 inst VI_1 id 7 maxlen 1400 port 9000 ttl 3 group 239.1.2.3"
+    result = load_text(conf(f"{line}\n    lvs_notify_fifo /run/lvs.fifo root root"))
+    assert result.config is not None, messages(result)
+    text = dump_yaml(result.config)
+    assert f"{line.replace(' ', ': ', 1)}\n" in text
+    back = check_config("/etc/vrrpd.yaml", MemorySource({"/etc/vrrpd.yaml": text}), "node1")
+    assert back.config is not None and not back.problems, messages(back)
+    assert strip_locations(back.config) == strip_locations(result.config)
+    assert back.config.global_defs.lvs_notify_fifo is not None
+    assert back.config.global_defs.lvs_notify_fifo.user == "root"
