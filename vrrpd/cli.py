@@ -18,10 +18,17 @@ import vrrpd._lean  # noqa: F401 - first: before anything imports structlog
 from vrrpd import __version__
 from vrrpd.config.diag import render_problems
 from vrrpd.config.dump import dump_json, dump_yaml
-from vrrpd.config.loader import DEFAULT_CONFIG, EXIT_CONFIG_ERRORS, EXIT_FATAL, check_config
+from vrrpd.config.loader import (
+    DEFAULT_CONFIG,
+    EXIT_CONFIG_ERRORS,
+    EXIT_FATAL,
+    LoadResult,
+    check_config,
+)
 from vrrpd.config.model import Config
-from vrrpd.errors import Problem, VrrpdError
+from vrrpd.errors import Severity, VrrpdError
 from vrrpd.io.files import FileSource
+from vrrpd.io.hostcheck import missing_interfaces, missing_scripts
 from vrrpd.runtime.dumps import SIGFUNCS
 from vrrpd.runtime.metrics import parse_listen
 
@@ -231,20 +238,16 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
 
 
-def _missing_interfaces(config: Config) -> list[Problem]:
-    """keepalived `-t`: "Non-existent interface specified in configuration" makes it exit 5.
-
-    The daemon itself still runs such an instance, in FAULT until the interface appears."""
-    problems = []
-    for inst in config.instances:
-        if not inst.interface:
-            continue
-        try:
-            socket.if_nametoindex(inst.interface)
-        except OSError:
-            msg = f"Non-existent interface {inst.interface} specified in configuration"
-            problems.append(Problem(inst.location, msg, hint="the instance would start in FAULT"))
-    return problems
+def _config_test(result: LoadResult, source: FileSource) -> int:
+    """`-t`: the file's problems (already printed), then what only this host can tell."""
+    if result.config is None:
+        return result.exit_code
+    host = missing_interfaces(result.config) + missing_scripts(result.config)
+    if host:
+        print(render_problems(host, source), file=sys.stderr)
+    if any(p.severity is Severity.ERROR for p in host):
+        return max(result.exit_code, EXIT_CONFIG_ERRORS)
+    return result.exit_code
 
 
 def default_config_id() -> str:
@@ -267,11 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.problems:
         print(render_problems(result.problems, source), file=sys.stderr)
     if options.config_test:
-        missing = _missing_interfaces(result.config) if result.config else []
-        if missing:
-            print(render_problems(missing, source), file=sys.stderr)
-            return max(result.exit_code, EXIT_CONFIG_ERRORS)
-        return result.exit_code
+        return _config_test(result, source)
     if result.config is None or result.errors:
         print(f"vrrpd: {options.config_file} has errors; not starting", file=sys.stderr)
         return result.exit_code

@@ -104,3 +104,32 @@ def test_config_test_reports_a_non_existent_interface_like_keepalived(tmp_path, 
     assert main(["-t", "-f", str(conf)]) == 5
     err = capsys.readouterr().err
     assert f"{conf}:1:1: error: Non-existent interface vrl-nosuch0 specified" in err
+
+
+def test_config_test_reports_scripts_that_cannot_run(tmp_path: Path, capsys) -> None:
+    """keepalived -t exits 5 with "Disabling track script X since not found/accessible"; vrrpd
+    says the same, and warns (exit 0) about a notify script that cannot run."""
+    plain = tmp_path / "not-executable.sh"
+    plain.write_text("#!/bin/sh\n")
+    head = 'vrrp_script {name} {{\n  script "{path} arg"\n}}\n'
+    inst = (
+        "vrrp_instance VI_1 {{\n  interface lo\n  virtual_router_id 51\n"
+        "  notify_master {notify}\n  virtual_ipaddress {{\n    192.0.2.10\n  }}\n"
+        "  track_script {{\n    {name}\n  }}\n}}\n"
+    )
+    conf = tmp_path / "k.conf"
+    conf.write_text(head.format(name="chk", path=plain)
+                    + inst.format(name="chk", notify=tmp_path / "gone.sh"))  # fmt: skip
+    assert main(["-t", "-f", str(conf)]) == 5
+    err = capsys.readouterr().err
+    assert f"{conf}:1:1: error: Disabling track script chk since not found/accessible" in err
+    assert f"{conf}:7:3: warning: script '{tmp_path / 'gone.sh'}' not found/accessible" in err
+    conf.write_text(
+        head.format(name="ok", path="true") + inst.format(name="ok", notify="/bin/true")
+    )
+    assert main(["-t", "-f", str(conf)]) == 0  # a bare name is searched in PATH, as when run
+    assert "not found/accessible" not in capsys.readouterr().err
+    conf.write_text(head.format(name="ok", path="/bin/true")
+                    + inst.format(name="ok", notify=tmp_path / "gone.sh"))  # fmt: skip
+    assert main(["-t", "-f", str(conf)]) == 0
+    assert "warning: script" in capsys.readouterr().err
