@@ -254,13 +254,15 @@ def test_renamed_instance_keeps_running_under_its_new_name(lab):
 
 
 def test_removed_master_sends_priority_zero_and_the_peer_takes_over(lab):
-    """...and its DELETED line reaches the notify FIFO, closed and reopened by the reload."""
+    """...and its DELETED line reaches the notify FIFO, closed and reopened by the reload, after
+    the kept instance's state line (`fifo_write_vrrp_states_on_reload`)."""
     fifo = lab.workdir / "r1.fifo"
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # keeps the pipe's lines across reopen
     deleted = f'notify_deleted "{lab.workdir}/r1/notify.sh deleted"'
+    glob1 = (f"vrrp_notify_fifo {fifo}", "fifo_write_vrrp_states_on_reload")
     routers = start(lab, (VI_1, Inst("VI_2", 52, (VIP3,), extra=(deleted,))), (VI_1, VI_2),
-                    glob1=(f"vrrp_notify_fifo {fifo}",))  # fmt: skip
+                    glob1=glob1)  # fmt: skip
     r1, r2 = routers
     lines: list[str] = []
     try:
@@ -278,6 +280,9 @@ def test_removed_master_sends_priority_zero_and_the_peer_takes_over(lab):
         wait_until(lambda: 'INSTANCE "VI_2" DELETED 150' in _read(reader, lines), 5, "the FIFO")
         order = [ln for ln in lines if ln.startswith('INSTANCE "VI_2"')]
         assert order[-2:] == ['INSTANCE "VI_2" MASTER 150', 'INSTANCE "VI_2" DELETED 150']
+        # VI_1 entered MASTER once; its line is written again by the reload, before the DELETED
+        assert lines[-2:] == ['INSTANCE "VI_1" MASTER 150', 'INSTANCE "VI_2" DELETED 150']
+        assert lines.count('INSTANCE "VI_1" MASTER 150') == 2, lines
     finally:
         stop(routers)
         os.close(reader)

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,14 @@ def test_notify_socket_gets_ready_after_startup_and_stopping_at_stop(lab, tmp_pa
             out = proc.output()
             assert "(VI_1) Entering BACKUP STATE" in out
             assert proc.pid_file.exists()
+            # SIGHUP: RELOADING=1 with MONOTONIC_USEC (Type=notify-reload), then READY=1 again
+            kill_pid(proc.pid, signal.SIGHUP)
+            reloading = sock.recv(256).decode().split("\n")
+            now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+            assert reloading[0] == "RELOADING=1" and reloading[1].startswith("MONOTONIC_USEC=")
+            assert 0 <= now_us - int(reloading[1].split("=")[1]) < 15_000_000
+            assert sock.recv(256) == b"READY=1"
+            wait_until(lambda: "Reload complete" in proc.output(), 5, "the reload's log line")
             kill_pid(proc.pid, signal.SIGTERM)
             assert sock.recv(256) == b"STOPPING=1"
             proc.wait_exit(10)

@@ -204,6 +204,7 @@ def _globals(g: GlobalDefs) -> dict[str, Any]:
         "vmac_prefix": g.vmac_prefix,
         "dynamic_interfaces": g.dynamic_interfaces,
         "log_unknown_vrids": g.log_unknown_vrids,
+        "fifo_write_vrrp_states_on_reload": g.fifo_write_states_on_reload,
     }
     return {k: v for k, v in out.items() if v is not None}
 

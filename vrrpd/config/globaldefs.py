@@ -172,6 +172,7 @@ GLOBAL_HANDLERS: dict[str, Handler] = {
     "json_dump_file_location": deprecated_kw(str_kw("json_dump_file"), "json_dump_file"),
     "vmac_prefix": str_kw("vmac_prefix"),
     "dynamic_interfaces": bool_kw("dynamic_interfaces"),
+    "fifo_write_vrrp_states_on_reload": bool_kw("fifo_write_states_on_reload"),
     "log_unknown_vrids": bool_kw("log_unknown_vrids"),
     "lvs_sync_daemon": _lvs_sync_daemon,
     **dict.fromkeys(
@@ -237,7 +238,6 @@ GLOBAL_HANDLERS: dict[str, Handler] = {
             "reload_file",
             "reload_time_file",
             "reload_repeat",
-            "fifo_write_vrrp_states_on_reload",
             "vrrp_garp_extra_if",
             "vmac_addr_prefix",
             "vrrp_netlink_cmd_rcv_bufs",

@@ -374,6 +374,7 @@ class GlobalDefs:
     vmac_prefix: str = "vrrp"
     dynamic_interfaces: bool = False
     log_unknown_vrids: bool = False
+    fifo_write_states_on_reload: bool = False
     lvs_sync_daemon: LvsSyncDaemonSpec | None = None
 
 

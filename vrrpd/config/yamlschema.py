@@ -64,6 +64,7 @@ GLOBAL: dict[str, Spec] = {
         "vmac_prefix",
         "dynamic_interfaces",
         "log_unknown_vrids",
+        "fifo_write_vrrp_states_on_reload",
     ),
     **_secs(
         "vrrp_garp_master_delay",

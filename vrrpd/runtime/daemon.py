@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from vrrpd.io.monitor import AddrChange, LinkMonitor
 from vrrpd.io.netlink import LinkInfo, Netlink
 from vrrpd.io.notify import Notifier
 from vrrpd.io.rawsock import SocketPool
+from vrrpd.io.sdnotify import sd_notify
 from vrrpd.io.timerfd import TimerFd
 from vrrpd.proto.advert import Datagram
 from vrrpd.runtime.dumps import (
@@ -172,7 +172,7 @@ class Runtime:
             self.executor = executor
             try:
                 await self._startup(loop, monitor, netlink, executor)
-                _sd_notify("READY=1")  # sockets open, instances started, services listening
+                sd_notify("READY=1")  # sockets open, instances started, services listening
                 await self._consume(loop, executor)
             finally:
                 await self._stop_services()
@@ -346,7 +346,7 @@ class Runtime:
     async def _stop(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
         """keepalived STOP: masters send priority 0 and release (unless -V), then STOP notifies."""
         log.info("Stopping")
-        _sd_notify("STOPPING=1")
+        sd_notify("STOPPING=1")
         await self.reloader.stop()
         await self._stop_services()  # no tracker or control input after this point
         actions = self.engine.shutdown(loop.time())
@@ -455,7 +455,7 @@ def run_daemon(
         log.error(f"vrrpd cannot run: {exc}")
         return 1
     finally:
-        _sd_notify("STOPPING=1")
+        sd_notify("STOPPING=1")
         for path in pid_files:
             with contextlib.suppress(OSError):
                 os.unlink(path)
@@ -493,13 +493,3 @@ def _daemonize() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-
-
-def _sd_notify(state: str) -> None:
-    """systemd `Type=notify` without libsystemd: one datagram to $NOTIFY_SOCKET."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    addr = "\0" + path[1:] if path.startswith("@") else path
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.sendto(state.encode(), addr)

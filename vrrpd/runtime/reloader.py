@@ -34,6 +34,7 @@ from vrrpd.config.model import Config, InstanceConfig
 from vrrpd.core.actions import Action
 from vrrpd.io.errors import IoError
 from vrrpd.io.netlink import LinkInfo
+from vrrpd.io.sdnotify import reloading, sd_notify
 from vrrpd.runtime.dumps import DEFAULT_STATS, dump_path
 from vrrpd.runtime.services import build_services
 from vrrpd.runtime.vmacs import vmac_config
@@ -72,17 +73,21 @@ class Reloader:
                 await self._task
 
     async def _run(self) -> None:
-        while True:
-            self._again = False
-            try:
-                await self._reload_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a reload must never take the daemon down
-                self.aborted += 1
-                log.error(f"Reload failed: {exc!r}")
-            if not self._again:
-                return
+        sd_notify(reloading())
+        try:
+            while True:
+                self._again = False
+                try:
+                    await self._reload_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a reload must never take the daemon down
+                    self.aborted += 1
+                    log.error(f"Reload failed: {exc!r}")
+                if not self._again:
+                    return
+        finally:
+            sd_notify("READY=1")  # done, aborted or failed: the daemon runs on either way
 
     async def _reload_once(self) -> None:
         rt = self.runtime
@@ -133,6 +138,8 @@ class Reloader:
             spec = before.get(("INSTANCE", name))
             if spec is not None:
                 notifier.specs.setdefault(("INSTANCE", name), spec)
+        if g.fifo_write_states_on_reload:
+            _write_states(rt, old_names)
         dev = {i.name: _vmac(i) for i in config.instances if _vmac(i) in rt.vmacs.parents}
         rt.vmacs.announce_dev = dev
         rt.executor.announce_dev.clear()
@@ -199,6 +206,21 @@ class Reloader:
                 log.error(f"starting {service.name} failed: {exc!r}")
                 continue
             rt.services.append(service)
+
+
+def _write_states(rt: Runtime, kept: set[str]) -> None:
+    """keepalived `fifo_write_vrrp_states_on_reload`: the state line of every instance that
+    was already running, then every sync group's, to the reopened FIFOs, as if each had just
+    entered the state it is in (a new instance writes its own line when it starts)."""
+    assert rt.executor is not None
+    notifier = rt.executor.notifier
+    for name, inst in rt.engine.instances.items():
+        if name not in kept:
+            continue
+        notifier.fifo_line(f'INSTANCE "{name}" {inst.state.value} {inst.effective_priority}\n',
+                           "vrrp")  # fmt: skip
+    for name, group in rt.engine.groups.items():
+        notifier.fifo_line(f'GROUP "{name}" {group.state.value} 0\n', "vrrp")
 
 
 def _checked(result: LoadResult) -> Config | None:

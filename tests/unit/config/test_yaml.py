@@ -27,6 +27,7 @@ global_defs {
     script_user keepalived_script nogroup
     enable_script_security
     vrrp_check_unicast_src
+    fifo_write_vrrp_states_on_reload
 }
 vrrp_script chk {
     script "/usr/bin/curl -sf 'http://localhost/ health'"
@@ -164,6 +165,7 @@ def test_full_feature_config_round_trips() -> None:
     assert config.scripts[0].argv == ("/usr/bin/curl", "-sf", "http://localhost/ health")
     assert config.global_defs.vrrp_notify_fifo is not None
     assert config.global_defs.vrrp_notify_fifo.script is not None
+    assert config.global_defs.fifo_write_states_on_reload
     assert config.track_processes[0].args == ("-f", "/etc/haproxy.cfg")
     assert config.instances[1].auth is not None
     assert config.instances[1].auth.password == b"secret12"
