@@ -237,6 +237,35 @@ def test_vip_moved_between_two_masters_is_never_removed(lab):
     assert r1.notifies().count("INSTANCE VI_2 MASTER 150") == 1
 
 
+def _vrrp_raw6(pid: int) -> list[str]:
+    """The namespace's raw IPv6 sockets for protocol 112 (a raw socket's "port" is its
+    protocol: 0x0070)."""
+    lines = Path(f"/proc/{pid}/net/raw6").read_text().splitlines()[1:]
+    return [ln for ln in lines if ln.split()[1].endswith(":0070")]
+
+
+def test_removed_last_ipv6_instance_closes_its_socket(lab):
+    """Sockets are per (interface, family): the reload that removes the last IPv6 instance
+    closes the IPv6 socket, once its priority-0 advert has gone out on it."""
+    vi6 = Inst("VI_6", 56, ("2001:db8::100",))
+    routers = start(lab, (VI_1, vi6), (VI_1, vi6))
+    r1 = routers[0]
+    try:
+        assert len(_vrrp_raw6(r1.proc.pid)) == 1
+        log = r1.reload((VI_1,))
+        assert "(VI_6) sent 0 priority" in log, log
+        assert f"closed the VRRP socket on {r1.node.ifname} (IPv6)" in log, log
+        assert _vrrp_raw6(r1.proc.pid) == []
+        wait_until(lambda: lab.owners("2001:db8::100") == ["r2"], 5, "r2 to take VI_6")
+        assert lab.owners(VIP) == ["r1"]
+        assert_no_transition(log)
+        log = r1.reload((VI_1, vi6))  # and back: a new socket, the instance starts as at boot
+        assert "(VI_6) Entering BACKUP STATE" in log, log
+        assert len(_vrrp_raw6(r1.proc.pid)) == 1
+    finally:
+        stop(routers)
+
+
 def test_renamed_instance_keeps_running_under_its_new_name(lab):
     routers = start(lab, (VI_1,), (VI_1,))
     r1, _ = routers

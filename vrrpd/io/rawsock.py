@@ -290,6 +290,15 @@ class SocketPool:
     def sockets(self) -> list[RawSocket]:
         return list(self._socks.values())
 
+    def retain(self, keys: set[tuple[str, int]]) -> list[RawSocket]:
+        """Close the sockets whose (interface, family) is not in `keys` (a reload removed
+        their last instance); return them."""
+        gone = [sock for key, sock in self._socks.items() if key not in keys]
+        for sock in gone:
+            del self._socks[(sock.interface, sock.family)]
+            sock.close()
+        return gone
+
     def close(self) -> None:
         for sock in self._socks.values():
             sock.close()

@@ -265,6 +265,14 @@ class Runtime:
                 sock.start(loop, self._put)
         return faults
 
+    def close_unused_sockets(self) -> None:
+        """After a reload's actions ran (a removed MASTER's priority-0 advert went out on its
+        socket): the sockets of (interface, family) pairs no instance uses any more."""
+        keys = {(inst.interface or "", inst.family) for inst in self.engine.config.instances}
+        for sock in self.pool.retain(keys):
+            self._started_socks.discard(id(sock))
+            log.info(f"closed the VRRP socket on {sock.interface or 'any'} (IPv{sock.family})")
+
     async def _consume(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
         """Drain everything queued per wake-up, then re-arm the timer once: at 2000 adverts/s
         a task switch and a timer syscall per packet would cost more than the engine itself."""

@@ -14,10 +14,11 @@ make one more reload afterwards.
    core/reload.py), sockets for new (interface, family) pairs, the notifier reloaded (FIFOs
    closed and reopened) with the notify scripts of removed instances kept for their DELETED /
    FAULT notify. The actions run before anything else is read from the queue.
-4. VMACs nothing uses any more are removed, after their addresses. Services with a
-   `reload(config)` hook get the new configuration (trackers restart their scripts keeping their
-   results, LVS diffs its table); a service the new configuration needs and that is not running
-   yet starts. The control socket stays. `Reload complete`, `Reload finished in N usec`.
+4. Sockets of (interface, family) pairs nothing uses any more are closed, and VMACs nothing
+   uses any more removed, after their addresses. Services with a `reload(config)` hook get the
+   new configuration (trackers restart their scripts keeping their results, LVS diffs its
+   table); a service the new configuration needs and that is not running yet starts. The
+   control socket stays. `Reload complete`, `Reload finished in N usec`.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Reloader:
         links = await self._vmac_links(before)
         await rt.call(lambda now: self._apply(config, links, faults, now))
         await rt.call(lambda now: None)  # the reload's actions have run
+        await rt.call(lambda now: rt.close_unused_sockets())
         await self._remove_vmacs(config)
         await self._reload_services(config)
         self.completed += 1
