@@ -278,7 +278,7 @@ class Instance(StateMachine):
         ]
         if self.state == State.MASTER:
             actions += self._leave_master(now, State.BACKUP, reason, stop_advert=True)
-            self.master_addr = None
+            self.master_addr, self.master_priority = None, 0
         return actions + self._apply_priority(now)
 
     def takeover(self, now: float, who: str) -> list[Action]:
@@ -344,7 +344,7 @@ class Instance(StateMachine):
             self._down_reset_at, self._down_skew_only = now, True
             return []
         if not self.cfg.preempt or advert.priority >= ours or self._in_preempt_delay(advert, now):
-            self.master_addr = src
+            self.master_addr, self.master_priority = src, advert.priority
             self.want_master = False  # a live master: keepalived `wantstate = BACKUP`
             if self.cfg.version != VRRP_VERSION_2:
                 self.master_adver_int_cs = advert.adver_int_cs  # RFC 5798 6.4.2: adopt
@@ -397,7 +397,7 @@ class Instance(StateMachine):
         actions: list[Action] = [LogEvent(self.name, msg)]
         if self.cfg.higher_prio_send_advert:
             actions.append(self._send(ours))
-        self.master_addr = src
+        self.master_addr, self.master_priority = src, advert.priority
         if self.cfg.version != VRRP_VERSION_2:
             self.master_adver_int_cs = advert.adver_int_cs
         return actions + self._leave_master(now, State.BACKUP, "higher priority advert")

@@ -93,6 +93,7 @@ class StateMachine:
         self.held = False
         self.master_adver_int_cs = cfg.advert_int_cs
         self.master_addr: IPAddress | None = None
+        self.master_priority = 0  # the master's advertised priority, while BACKUP (dumps)
         self.link_src: IPAddress | None = None
         self.stats = InstanceStats()
         self.last_transition_at: float | None = None
@@ -208,7 +209,7 @@ class StateMachine:
         actions.append(LogEvent(self.name, "Entering MASTER STATE"))
         self.stats.become_master += 1
         self.want_master = True
-        self.master_addr = self.src
+        self.master_addr, self.master_priority = self.src, 0
         self.down_at = None
         self.adver_at = now + self.cfg.advert_int_cs / 100.0
         actions.append(LogEvent(self.name, "setting VIPs.", detail=True))

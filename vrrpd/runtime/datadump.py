@@ -122,6 +122,7 @@ def instance_lines(
     lines.append(f"   State = {inst.state.value}")
     if backup and inst.master_addr is not None:
         lines.append(f"   Master router = {inst.master_addr}")
+        lines.append(f"   Master priority = {inst.master_priority}")
     if backup and cfg.version == 3:
         lines.append(f"   Master advert int = {inst.master_adver_int_cs / 100:.2f} sec")
     lines += _flags(cfg)

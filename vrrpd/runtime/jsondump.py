@@ -5,9 +5,8 @@ in its order and with its number formats (read from the file Debian's keepalived
 namespace lab: tests/unit/data/keepalived-2.2.7/r1.json), so exporters that read it
 (mehdy/keepalived-exporter, gen2brain/keepalived_exporter) work unchanged. Keys keepalived only
 writes when they have a value (`script_*`, `evips`, `track_ifp`, `track_script`, `auth_data`)
-are left out the same way. `master_priority` is 0 as keepalived writes it for a MASTER or an
-instance in FAULT; for a BACKUP keepalived has the master's priority, which the engine does not
-keep, so vrrpd writes 0 there too.
+are left out the same way. `master_priority` is the priority of the last advert a BACKUP took
+from its master, 0 for a MASTER or an instance in FAULT, as keepalived writes it.
 """
 
 from __future__ import annotations
@@ -79,7 +78,7 @@ def instance_data(
         "strict_mode": int(cfg.strict),
         "vmac_ifname": cfg.vmac.name if cfg.vmac is not None else "",
         "ifp_ifname": inst.interface,
-        "master_priority": 0,
+        "master_priority": inst.master_priority if inst.state == State.BACKUP else 0,
         "last_transition": Raw(f"{wall + (at - now) if at is not None else 0.0:f}"),
         "garp_delay": _g(garp.master_delay_s),
         "garp_refresh": _g(garp.master_refresh_s),
