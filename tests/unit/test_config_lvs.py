@@ -32,9 +32,9 @@ from vrrpd.errors import Severity
 
 SAMPLES = Path("/usr/share/doc/keepalived/samples")
 # Warnings the LVS samples may give: each names something vrrpd documents as not supported
-# (e-mail, UDP_CHECK, the deprecated SMTP `host` block) or is keepalived's own fix-up warning.
+# (e-mail, the deprecated SMTP `host` block) or is keepalived's own fix-up warning.
 ALLOWED_WARNINGS = re.compile(
-    r"e-mail alerts are not supported|UDP_CHECK is not supported|SMTP_CHECK host block is "
+    r"e-mail alerts are not supported|SMTP_CHECK host block is "
     r"deprecated|protocol specified for fwmark|lvs_sync_daemon_interface|net_namespace|"
     r"duplicates the VIP|vrrp_sync_group|unknown keyword 'VI_\d' in vrrp_sync_group"
 )
@@ -446,11 +446,13 @@ virtual_server 192.0.2.10 80 {
         HTTP_GET {
             url {
                 path /
-                regex ok
+                helo_name x
             }
             enable_sni
         }
-        FILE_CHECK { }
+        BFD_CHECK {
+            name bfd1
+        }
     }
 }
 """)
@@ -458,10 +460,10 @@ virtual_server 192.0.2.10 80 {
     warnings = [(p.location.line, p.message) for p in result.warnings]
     assert warnings == [
         (9, "unknown keyword 'connect_port' in MISC_CHECK (ignored)"),
-        (14, "'regex' is not supported by vrrpd (regex matching) (ignored)"),
+        (14, "unknown keyword 'helo_name' in url (ignored)"),
         (16, "unknown keyword 'enable_sni' in HTTP_GET (ignored)"),
-        (18, "FILE_CHECK is not supported by vrrpd; the real server is not checked by it "
-            "(ignored)"),
+        (18, "BFD_CHECK is not supported by vrrpd: it needs keepalived's separate BFD "
+            "process; the real server is not checked by it (ignored)"),
     ]  # fmt: skip
 
 
@@ -567,7 +569,8 @@ virtual_servers:
     assert got[:3] == [
         (3, 5, Severity.ERROR, "a virtual_server needs 'address' (or fwmark/group)", ""),
         (10, 13, Severity.ERROR, "a checker needs 'type' (one of TCP_CHECK, PING_CHECK, "
-         "HTTP_GET, SSL_GET, DNS_CHECK, SMTP_CHECK, MISC_CHECK)", "did you mean 'TCP_CHECK'?"),
+         "HTTP_GET, SSL_GET, DNS_CHECK, SMTP_CHECK, MISC_CHECK, UDP_CHECK, FILE_CHECK)",
+         "did you mean 'TCP_CHECK'?"),
         (12, 13, Severity.WARNING, "unknown key 'conect_port' in TCP_CHECK (ignored)",
          "did you mean 'connect_port'?"),
     ]  # fmt: skip

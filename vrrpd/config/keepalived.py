@@ -2,8 +2,9 @@
 
 Top-level blocks follow man keepalived.conf: `global_defs`, `vrrp_instance`, `vrrp_sync_group`,
 `vrrp_script`, `track_file`, `vrrp_track_process`, `static_ipaddress`, `static_routes`,
-`static_rules`, and the LVS side `virtual_server_group` and `virtual_server` (`config.lvs`). Other
-keepalived blocks vrrpd does not implement are skipped with a warning each.
+`static_rules`, and the LVS side `virtual_server_group`, `virtual_server` (`config.lvs`) and
+`SSL` (`config.lvsssl`). Other keepalived blocks vrrpd does not implement are skipped with a
+warning each.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from vrrpd.config.globaldefs import parse_global_defs
 from vrrpd.config.instance import parse_instance
 from vrrpd.config.lexer import Node, build_tree
 from vrrpd.config.lvs import parse_lvs
+from vrrpd.config.lvscheck import LvsShared
+from vrrpd.config.lvsssl import parse_ssl
 from vrrpd.config.model import Config, GlobalDefs
 from vrrpd.config.preprocess import Preprocessor
 from vrrpd.config.source import Source
@@ -30,10 +33,9 @@ from vrrpd.config.trackers import (
 from vrrpd.config.validate import validate
 from vrrpd.config.values import Ctx
 
-LVS_BLOCKS = frozenset({"virtual_server", "virtual_server_group"})
+LVS_BLOCKS = frozenset({"virtual_server", "virtual_server_group", "SSL"})
 OTHER_BLOCKS = frozenset(
     {
-        "SSL",
         "bfd_instance",
         "garp_group",
         "linkbeat_interfaces",
@@ -101,7 +103,9 @@ def build_config(nodes: list[Node], problems: Problems, files: tuple[str, ...] =
                 hint = "an include line cannot start with @ or use macros"
             ctx.warn(node.loc, f"unknown top-level keyword '{node.name}' (ignored)", hint)
     static = _static_defaults(lists.pop("static_ipaddresses", []), global_defs)
-    servers, groups = parse_lvs(lvs["virtual_server"], lvs["virtual_server_group"], ctx)
+    tracked = {f.name: f for f in reversed(lists.get("track_files", []))}  # the first wins
+    shared = LvsShared(parse_ssl(lvs["SSL"], ctx), tracked)
+    servers, groups = parse_lvs(lvs["virtual_server"], lvs["virtual_server_group"], ctx, shared)
     config = Config(
         global_defs=global_defs,
         static_ipaddresses=tuple(static),

@@ -1,7 +1,8 @@
 """Loading a configuration file: pick the front-end by suffix, collect every problem.
 
 `check_config` never raises (it is what `vrrpd -t` uses); `load_config` raises `ConfigError`
-when there is any error, so a config with errors never half-loads.
+when there is any error, so a config with errors never half-loads. Files the configuration
+names for later use are looked for here, through the same `Source` (the `SSL` block's).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from vrrpd.config.diag import Problems
 from vrrpd.config.keepalived import parse_keepalived
+from vrrpd.config.lvsssl import check_ssl_files
 from vrrpd.config.model import Config
 from vrrpd.config.source import Source
 from vrrpd.config.yamlconf import parse_yaml_file
@@ -56,6 +58,8 @@ def check_config(path: str, source: Source, config_id: str = "") -> LoadResult:
         config = parse_yaml_file(path, source, problems)
     else:
         config = parse_keepalived(path, source, config_id, problems)
+    if config is not None:
+        check_ssl_files(config.virtual_servers, source.exists, problems)
     return LoadResult(config, tuple(problems.items), problems.fatal)
 
 

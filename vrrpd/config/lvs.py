@@ -17,7 +17,7 @@ from typing import Any
 
 from vrrpd.config.diag import did_you_mean
 from vrrpd.config.lexer import Node
-from vrrpd.config.lvscheck import CHECKER_NAMES, TIMING_HANDLERS, Inherit, parse_checker
+from vrrpd.config.lvscheck import CHECKER_NAMES, TIMING_HANDLERS, Inherit, LvsShared, parse_checker
 from vrrpd.config.lvsmodel import (
     SCHED_FLAGS,
     Forwarding,
@@ -114,9 +114,10 @@ VS_HANDLERS: dict[str, Handler] = {
 
 
 def parse_lvs(
-    vs_nodes: Iterable[Node], vsg_nodes: Iterable[Node], ctx: Ctx
+    vs_nodes: Iterable[Node], vsg_nodes: Iterable[Node], ctx: Ctx, shared: LvsShared | None = None
 ) -> tuple[tuple[VirtualServerSpec, ...], tuple[VirtualServerGroupSpec, ...]]:
-    """Every `virtual_server_group` and `virtual_server` block, checked across blocks."""
+    """Every `virtual_server_group` and `virtual_server` block, checked across blocks;
+    `shared` has the top-level blocks checkers refer to (`SSL`, `track_file`)."""
     groups: dict[str, VirtualServerGroupSpec] = {}
     for node in vsg_nodes:
         group = parse_vsg(node, ctx)
@@ -130,7 +131,7 @@ def parse_lvs(
     servers: list[VirtualServerSpec] = []
     seen: dict[str, Location] = {}
     for node in vs_nodes:
-        vs = parse_virtual_server(node, groups, ctx)
+        vs = parse_virtual_server(node, groups, ctx, shared or LvsShared())
         if vs is None:
             continue
         key = f"{vs_label(vs)}/{vs.protocol.value}/{vs.family}"
@@ -170,7 +171,10 @@ def _head(node: Node, groups: dict[str, VirtualServerGroupSpec], ctx: Ctx) -> Dr
 
 
 def parse_virtual_server(
-    node: Node, groups: dict[str, VirtualServerGroupSpec], ctx: Ctx
+    node: Node,
+    groups: dict[str, VirtualServerGroupSpec],
+    ctx: Ctx,
+    shared: LvsShared | None = None,
 ) -> VirtualServerSpec | None:
     """One `virtual_server ... {}` block, its real servers and their checkers."""
     head = _head(node, groups, ctx)
@@ -187,8 +191,9 @@ def parse_virtual_server(
     vs_inhibit = d.pop("inhibit_on_failure", False)
     rs_nodes: list[Node] = d.pop("_real_servers", [])
     real_servers = _real_servers(
-        rs_nodes, d, family, ctx, inherit=inherit_base, vs_inhibit=vs_inhibit
-    )
+        rs_nodes, d, family, ctx, inherit=inherit_base, vs_inhibit=vs_inhibit,
+        shared=shared or LvsShared(),
+    )  # fmt: skip
     sorry = _sorry_server(d, family, ctx)
     d["sched_flags"] = tuple(dict.fromkeys(n.name for n in d.pop("_flags", [])))
     _granularity(d, family, node, ctx)
@@ -317,11 +322,12 @@ def _real_servers(
     *,
     inherit: dict[str, Any],
     vs_inhibit: bool,
+    shared: LvsShared,
 ) -> tuple[RealServerSpec, ...]:
     out: list[RealServerSpec] = []
     seen: dict[tuple[IPAddress, int], Location] = {}
     for node in nodes:
-        rs = parse_real_server(node, vs, inherit, vs_inhibit, ctx)
+        rs = parse_real_server(node, vs, inherit, vs_inhibit, ctx, shared=shared)
         if rs is None:
             continue
         if rs.family != family and rs.forwarding.method is not LvsMethod.TUN:
@@ -339,7 +345,13 @@ def _real_servers(
 
 
 def parse_real_server(
-    node: Node, vs: Draft, vs_inherit: dict[str, Any], vs_inhibit: bool, ctx: Ctx
+    node: Node,
+    vs: Draft,
+    vs_inherit: dict[str, Any],
+    vs_inhibit: bool,
+    ctx: Ctx,
+    *,
+    shared: LvsShared | None = None,
 ) -> RealServerSpec | None:
     """`real_server IP [PORT] {}`: port defaults to the virtual server's, weight to 1."""
     got = ip_port(node, ctx, "real_server")
@@ -354,7 +366,8 @@ def parse_real_server(
     if "virtualhost" in d:
         values["virtualhost"] = d.pop("virtualhost")
     delay_loop = vs_inherit.get("delay_loop_s")
-    inherit = Inherit(values, addr, port, 60.0 if delay_loop is None else delay_loop)
+    inherit = Inherit(values, addr, port, 60.0 if delay_loop is None else delay_loop,
+                      shared or LvsShared())  # fmt: skip
     checkers = [c for n in d.pop("_checkers", []) for c in parse_checker(n, inherit, ctx)]
     d.setdefault("forwarding", vs.get("forwarding", Forwarding()))
     d.setdefault("inhibit_on_failure", vs_inhibit)

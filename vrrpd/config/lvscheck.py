@@ -1,34 +1,41 @@
 """keepalived health-checker blocks inside `real_server {}` (man keepalived.conf "CHECKER_TYPE"):
-TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, DNS_CHECK, SMTP_CHECK, PING_CHECK, with the common
-connection and timing keywords, into `CheckerSpec`s.
+TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, DNS_CHECK, SMTP_CHECK, PING_CHECK, UDP_CHECK and
+FILE_CHECK, with the common connection and timing keywords, into `CheckerSpec`s. The `url {}`
+block is `lvsurl`, UDP_CHECK's keywords `lvsudp`.
 
 Inheritance follows man5 "the virtual server setting is the default for real servers, and the
 real server setting is the default for checkers": `finish_checker` gets the real server's and
-virtual server's values (`Inherit`) and fills in each checker type's own defaults.
-UDP_CHECK, FILE_CHECK and BFD_CHECK are accepted with a warning and not run.
+virtual server's values (`Inherit`) and fills in each checker type's own defaults. The global
+`SSL {}` block and the `track_file` blocks come along in `Inherit.shared`: every SSL_GET gets the
+SSL settings, every FILE_CHECK the track_file it names.
+BFD_CHECK is accepted with a warning and not run: it needs keepalived's separate BFD process.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from vrrpd.config.diag import did_you_mean
 from vrrpd.config.lexer import Node
 from vrrpd.config.lvsmodel import (
-    DEFAULT_STATUS_CODES,
     DNS_TYPES,
     HTTP_PROTOCOLS,
     CheckerKind,
     CheckerSpec,
     CheckParams,
     DnsParams,
+    FileCheckParams,
     HttpParams,
     MiscParams,
     SmtpParams,
-    UrlSpec,
+    SslSpec,
 )
-from vrrpd.config.model import Command, IPAddress
-from vrrpd.config.trackers import SCRIPT_HANDLERS
+from vrrpd.config.lvsudp import UDP_HANDLERS, udp_params
+from vrrpd.config.lvsurl import url_kw, url_spec
+from vrrpd.config.model import Command, IPAddress, TrackFileSpec
+from vrrpd.config.trackers import MAX_FILE_WEIGHT, SCRIPT_HANDLERS, weight_kw
 from vrrpd.config.values import (
     Ctx,
     Draft,
@@ -36,17 +43,17 @@ from vrrpd.config.values import (
     bool_kw,
     deprecated_kw,
     dispatch,
+    flag_kw,
     int_kw,
     ip_kw,
     seconds_kw,
     split_command,
     str_kw,
-    unsupported_kw,
 )
 from vrrpd.errors import Location
 
 MAX_TIMER_S = 86400.0 * 365
-UNSUPPORTED_CHECKERS = ("UDP_CHECK", "FILE_CHECK", "BFD_CHECK")
+UNSUPPORTED_CHECKERS = ("BFD_CHECK",)
 # Keywords valid in a virtual_server, a real_server and a checker: the inherited timings.
 TIMING_HANDLERS: dict[str, Handler] = {
     "connect_timeout": seconds_kw("connect_timeout_s", 0.000001, MAX_TIMER_S),
@@ -62,6 +69,14 @@ INHERITED = ("connect_timeout_s", "retry", "delay_before_retry_s", "warmup_s", "
 
 
 @dataclass(frozen=True, slots=True)
+class LvsShared:
+    """Top-level blocks checkers refer to: `SSL {}` and the `track_file`s by name."""
+
+    ssl: SslSpec | None = None
+    track_files: Mapping[str, TrackFileSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Inherit:
     """What a checker inherits: the real server's values over the virtual server's."""
 
@@ -69,6 +84,7 @@ class Inherit:
     rs_address: IPAddress
     rs_port: int
     vs_delay_loop_s: float
+    shared: LvsShared = LvsShared()
 
 
 def _port_kw(name: str) -> Handler:
@@ -91,58 +107,6 @@ COMMON_HANDLERS: dict[str, Handler] = {
 }
 
 
-def _status_code(d: Draft, node: Node, ctx: Ctx) -> None:
-    """`status_code 200 200-299 ...` (HTTP codes 100..599)."""
-    if not ctx.nargs(node, 1, None, "<CODE|LOW-HIGH> ..."):
-        return
-    ranges: list[tuple[int, int]] = []
-    for tok in node.args:
-        lo_text, _, hi_text = tok.text.partition("-")
-        lo = ctx.int_(replace(tok, text=lo_text), 100, 599, "status_code")
-        hi = ctx.int_(replace(tok, text=hi_text), 100, 599, "status_code") if hi_text else lo
-        if lo is None or hi is None:
-            return
-        if hi < lo:
-            ctx.error(tok.loc, f"status_code range {tok.text} is empty", "write LOW-HIGH")
-            return
-        ranges.append((lo, hi))
-    d["status_codes"] = tuple(ranges)
-
-
-def _digest(d: Draft, node: Node, ctx: Ctx) -> None:
-    """`digest HEX`: the MD5 of the body as `genhash` prints it (32 hex digits)."""
-    if ctx.nargs(node, 1, 1, "<32 HEX DIGITS>"):
-        text = node.args[0].text.lower()
-        if len(text) != 32 or any(c not in "0123456789abcdef" for c in text):
-            ctx.error(node.args[0].loc, f"digest '{node.args[0].text}' is not an MD5 hex digest",
-                      "use the 32 hex digits genhash prints")  # fmt: skip
-        else:
-            d["digest"] = text
-
-
-URL_HANDLERS: dict[str, Handler] = {
-    "path": str_kw("path"),
-    "digest": _digest,
-    "status_code": _status_code,
-    "virtualhost": str_kw("virtualhost"),
-    **dict.fromkeys(
-        ("regex", "regex_no_match", "regex_options", "regex_stack", "regex_min_offset",
-         "regex_max_offset"),
-        unsupported_kw("not supported by vrrpd (regex matching)"),
-    ),
-}  # fmt: skip
-
-
-def _url(d: Draft, node: Node, ctx: Ctx) -> None:
-    url: Draft = {}
-    dispatch("url", ctx.block(node), URL_HANDLERS, url, ctx)
-    if "path" not in url:
-        ctx.error(node.loc, "url has no 'path'", "add: path /")
-        return
-    url["location"] = node.loc
-    d.setdefault("urls", []).append(url)
-
-
 def _http_protocol(d: Draft, node: Node, ctx: Ctx) -> None:
     if ctx.nargs(node, 1, 1, "1.0|1.0C|1.1"):
         word = node.args[0].text.upper()
@@ -155,7 +119,7 @@ def _http_protocol(d: Draft, node: Node, ctx: Ctx) -> None:
 
 HTTP_HANDLERS: dict[str, Handler] = {
     **COMMON_HANDLERS,
-    "url": _url,
+    "url": url_kw,
     "http_protocol": _http_protocol,
     "virtualhost": str_kw("virtualhost"),
     "fast_recovery": bool_kw("fast_recovery"),
@@ -227,6 +191,19 @@ SMTP_HANDLERS: dict[str, Handler] = {
     "helo_name": str_kw("helo_name"),
     "host": _smtp_host,
 }
+
+
+def _track_file(d: Draft, node: Node, ctx: Ctx) -> None:
+    if ctx.nargs(node, 1, 1, "<NAME>"):
+        d["track_file"] = node.args[0]
+
+
+# man5: "BFD_CHECK and FILE_CHECK ... have none of the standard options".
+FILE_HANDLERS: dict[str, Handler] = {
+    "track_file": _track_file,
+    "weight": weight_kw(-MAX_FILE_WEIGHT, MAX_FILE_WEIGHT),
+    "dynamic": flag_kw("dynamic", True),
+}
 CHECKER_HANDLERS: dict[CheckerKind, dict[str, Handler]] = {
     CheckerKind.TCP_CHECK: COMMON_HANDLERS,
     CheckerKind.HTTP_GET: HTTP_HANDLERS,
@@ -235,6 +212,8 @@ CHECKER_HANDLERS: dict[CheckerKind, dict[str, Handler]] = {
     CheckerKind.DNS_CHECK: DNS_HANDLERS,
     CheckerKind.SMTP_CHECK: SMTP_HANDLERS,
     CheckerKind.PING_CHECK: COMMON_HANDLERS,
+    CheckerKind.UDP_CHECK: {**COMMON_HANDLERS, **UDP_HANDLERS},
+    CheckerKind.FILE_CHECK: FILE_HANDLERS,
 }
 CHECKER_NAMES = frozenset(k.value for k in CheckerKind) | frozenset(UNSUPPORTED_CHECKERS)
 
@@ -242,8 +221,9 @@ CHECKER_NAMES = frozenset(k.value for k in CheckerKind) | frozenset(UNSUPPORTED_
 def parse_checker(node: Node, inherit: Inherit, ctx: Ctx) -> list[CheckerSpec]:
     """One checker block into its `CheckerSpec`s (SMTP `host` blocks add one each)."""
     if node.name in UNSUPPORTED_CHECKERS:
-        ctx.warn(node.loc, f"{node.name} is not supported by vrrpd; the real server is not "
-                 "checked by it (ignored)")  # fmt: skip
+        ctx.warn(node.loc, f"{node.name} is not supported by vrrpd: it needs keepalived's "
+                 "separate BFD process; the real server is not checked by it (ignored)",
+                 "check the server with another checker (PING_CHECK, TCP_CHECK, ...)")  # fmt: skip
         return []
     kind = CheckerKind(node.name)
     ctx.nargs(node, 0, 0, "{ ... }")
@@ -281,6 +261,9 @@ def _or(value: Any, default: Any) -> Any:
 def _finish(
     kind: CheckerKind, d: Draft, inherit: Inherit, loc: Location, ctx: Ctx
 ) -> CheckerSpec | None:
+    if kind is CheckerKind.FILE_CHECK:
+        file_params = _file_params(d, inherit, loc, ctx)
+        return None if file_params is None else CheckerSpec(kind, params=file_params, location=loc)
     timing = _timing(kind, d, inherit)
     if kind is CheckerKind.MISC_CHECK:
         misc = _misc_params(d, inherit, loc, ctx)
@@ -329,19 +312,30 @@ def _misc_params(d: Draft, inherit: Inherit, loc: Location, ctx: Ctx) -> MiscPar
     return MiscParams(command=command, timeout_s=timeout, dynamic=bool(d.get("dynamic")))
 
 
+def _file_params(d: Draft, inherit: Inherit, loc: Location, ctx: Ctx) -> FileCheckParams | None:
+    """FILE_CHECK: the named track_file must exist; weight and reverse default to its own."""
+    tok = d.get("track_file")
+    if tok is None:
+        ctx.error(loc, "FILE_CHECK has no track_file", "add: track_file NAME")
+        return None
+    files = inherit.shared.track_files
+    spec = files.get(tok.text)
+    if spec is None:
+        hint = did_you_mean(tok.text, files) or f"define it with track_file {tok.text} {{ }}"
+        ctx.error(tok.loc, f"track_file '{tok.text}' is not defined", hint)
+        return None
+    return FileCheckParams(
+        file=spec,
+        weight=d.get("weight", spec.weight),
+        reverse=d.get("reverse", spec.reverse) if "weight" in d else spec.reverse,
+        dynamic=bool(d.get("dynamic")),
+    )
+
+
 def _params(kind: CheckerKind, d: Draft, inherit: Inherit, loc: Location, ctx: Ctx) -> CheckParams:
     if kind in (CheckerKind.HTTP_GET, CheckerKind.SSL_GET):
         vhost = d.get("virtualhost", inherit.values.get("virtualhost"))
-        urls = tuple(
-            UrlSpec(
-                path=u["path"],
-                digest=u.get("digest"),
-                status_codes=u.get("status_codes", DEFAULT_STATUS_CODES),
-                virtualhost=u.get("virtualhost", vhost),
-                location=u["location"],
-            )
-            for u in d.get("urls", ())
-        )
+        urls = tuple(url_spec(u, vhost) for u in d.get("urls", ()))
         if not urls:
             ctx.warn(loc, f"{kind.value} has no url; the real server is considered up "
                      "without a check, as keepalived does", "add: url { path / }")  # fmt: skip
@@ -351,7 +345,10 @@ def _params(kind: CheckerKind, d: Draft, inherit: Inherit, loc: Location, ctx: C
             enable_sni=bool(d.get("enable_sni")),
             sni_name=d.get("sni_name"),
             fast_recovery=bool(d.get("fast_recovery")),
+            ssl=inherit.shared.ssl if kind is CheckerKind.SSL_GET else None,
         )
+    if kind is CheckerKind.UDP_CHECK:
+        return udp_params(d, loc, ctx)
     if kind is CheckerKind.DNS_CHECK:
         return DnsParams(type=d.get("type", "SOA"), name=d.get("name", "."))
     if kind is CheckerKind.SMTP_CHECK:
@@ -359,4 +356,4 @@ def _params(kind: CheckerKind, d: Draft, inherit: Inherit, loc: Location, ctx: C
     return None
 
 
-__all__ = ["CHECKER_NAMES", "TIMING_HANDLERS", "Inherit", "parse_checker"]
+__all__ = ["CHECKER_NAMES", "TIMING_HANDLERS", "Inherit", "LvsShared", "parse_checker"]

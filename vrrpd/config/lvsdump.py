@@ -1,6 +1,7 @@
-"""The LVS part of the YAML emitter (`vrrpd --convert-to-yaml`): `virtual_server_groups` and
-`virtual_servers` in the schema `yamlconf` reads, every value explicit, so a round trip gives an
-equal model. Checker timings are written on each checker (where the model keeps them).
+"""The LVS part of the YAML emitter (`vrrpd --convert-to-yaml`): `virtual_server_groups`,
+`virtual_servers` and `ssl` in the schema `yamlconf` reads, every value explicit, so a round trip
+gives an equal model. Checker timings are written on each checker (where the model keeps them);
+the `SSL` block is written once, from the SSL_GET checkers that carry it.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from vrrpd.config.lvsmodel import (
     CheckerKind,
     CheckerSpec,
     DnsParams,
+    FileCheckParams,
     Forwarding,
     HttpParams,
     MiscParams,
     RealServerSpec,
     SmtpParams,
+    SslSpec,
+    UdpParams,
+    UrlSpec,
     VirtualServerSpec,
     VsgEntry,
 )
+from vrrpd.config.lvsssl import ssl_specs
 from vrrpd.config.model import Command, Config
 
 CommandEmitter = Callable[[Command | None], Any]
@@ -43,20 +49,37 @@ def _vsg_entry(e: VsgEntry) -> str:
     return f"{span} {e.port}"
 
 
+def _url(u: UrlSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": u.path,
+        "digest": u.digest,
+        "status_code": " ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in u.status_codes),
+        "virtualhost": u.virtualhost,
+    }
+    if (r := u.regex) is not None:
+        out.update(regex=r.pattern, regex_no_match=r.no_match, regex_options=list(r.options))
+        out.update(regex_min_offset=r.min_offset, regex_max_offset=r.max_offset)
+        out["regex_stack"] = f"{r.stack[0]} {r.stack[1]}" if r.stack else None
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _udp(p: UdpParams) -> dict[str, Any]:
+    out: dict[str, Any] = {"payload": p.payload, "require_reply": p.require_reply}
+    out["reply"] = p.reply
+    out.update(min_reply_length=p.min_reply_length, max_reply_length=p.max_reply_length)
+    return out
+
+
+def _ssl(spec: SslSpec) -> dict[str, Any]:
+    out = {"password": spec.password, "ca": spec.ca, "certificate": spec.certificate}
+    out["key"] = spec.key
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def _params(c: CheckerSpec) -> dict[str, Any]:
     p = c.params
     if isinstance(p, HttpParams):
-        urls = [
-            {
-                "path": u.path,
-                **({"digest": u.digest} if u.digest else {}),
-                "status_code": " ".join(f"{lo}" if lo == hi else f"{lo}-{hi}"
-                                        for lo, hi in u.status_codes),
-                **({"virtualhost": u.virtualhost} if u.virtualhost else {}),
-            }
-            for u in p.urls
-        ]  # fmt: skip
-        out: dict[str, Any] = {"url": urls, "http_protocol": p.http_protocol}
+        out: dict[str, Any] = {"url": [_url(u) for u in p.urls], "http_protocol": p.http_protocol}
         out["fast_recovery"] = p.fast_recovery
         if c.kind is CheckerKind.SSL_GET:
             out.update(enable_sni=p.enable_sni, sni_name=p.sni_name)
@@ -69,11 +92,18 @@ def _params(c: CheckerSpec) -> dict[str, Any]:
         return {"type": p.type, "name": p.name}
     if isinstance(p, SmtpParams):
         return {"helo_name": p.helo_name}
+    if isinstance(p, UdpParams):
+        return _udp(p)
+    if isinstance(p, FileCheckParams):
+        return {"track_file": p.file.name, "weight": p.weight, "reverse": p.reverse,
+                "dynamic": p.dynamic}  # fmt: skip
     return {}
 
 
 def _checker(c: CheckerSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"type": c.kind.value}
+    if c.kind is CheckerKind.FILE_CHECK:  # none of the connection and timing options
+        return {**out, **_params(c)}
     for key in ("connect_ip", "bindto"):
         value = getattr(c, key)
         out[key] = None if value is None else str(value)
@@ -139,8 +169,11 @@ def _virtual_server(vs: VirtualServerSpec, command: CommandEmitter) -> dict[str,
 
 
 def lvs_to_yaml(config: Config, command: CommandEmitter) -> dict[str, Any]:
-    """`virtual_server_groups` and `virtual_servers`; `command` writes a notify command."""
+    """`virtual_server_groups`, `virtual_servers` and `ssl`; `command` writes a notify
+    command."""
+    ssl = ssl_specs(config.virtual_servers)
     return {
+        "ssl": _ssl(ssl[0]) if ssl else None,
         "virtual_server_groups": {
             g.name: [_vsg_entry(e) for e in g.entries] for g in config.virtual_server_groups
         },

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from vrrpd.config.model import NOWHERE, Command, IPAddress
+from vrrpd.config.model import NOWHERE, Command, IPAddress, TrackFileSpec
 from vrrpd.errors import Location
 
 # man keepalived.conf "Virtual server(s)": the IPVS schedulers keepalived accepts.
@@ -26,6 +26,7 @@ DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY")
 HTTP_PROTOCOLS = ("1.0", "1.0C", "1.1")
 DEFAULT_STATUS_CODES = ((200, 299),)
 DEFAULT_HELO_NAME = "smtpchecker.keepalived.org"
+DEFAULT_MAX_REPLY_LENGTH = 255  # man5 UDP_CHECK `max_reply_length`
 
 
 class LvsMethod(enum.StrEnum):
@@ -54,6 +55,8 @@ class CheckerKind(enum.StrEnum):
     DNS_CHECK = "DNS_CHECK"
     SMTP_CHECK = "SMTP_CHECK"
     PING_CHECK = "PING_CHECK"
+    UDP_CHECK = "UDP_CHECK"
+    FILE_CHECK = "FILE_CHECK"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,20 @@ class Forwarding:
 
 
 @dataclass(frozen=True, slots=True)
+class RegexSpec:
+    """A url's `regex` with `regex_no_match`, `regex_options` (PCRE2 option names, see
+    `config.lvsurl`), `regex_min_offset`, `regex_max_offset` (None: no limit) and
+    `regex_stack START MAX` (kept for the record: Python's `re` has no JIT stack)."""
+
+    pattern: str
+    no_match: bool = False
+    options: tuple[str, ...] = ()
+    min_offset: int = 0
+    max_offset: int | None = None
+    stack: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UrlSpec:
     """One `url {}` of HTTP_GET/SSL_GET. `virtualhost` is the Host header to send, already
     resolved from the url, checker, real server or virtual server (None: the connect address);
@@ -76,6 +93,7 @@ class UrlSpec:
     digest: str | None = None
     status_codes: tuple[tuple[int, int], ...] = DEFAULT_STATUS_CODES
     virtualhost: str | None = None
+    regex: RegexSpec | None = None
     location: Location = NOWHERE
 
     def status_ok(self, code: int) -> bool:
@@ -83,14 +101,36 @@ class UrlSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SslSpec:
+    """keepalived's top-level `SSL { password; ca; certificate; key }` (man5 "SSL"), the TLS
+    client settings of every SSL_GET. `locations` says where each file keyword was given, so a
+    missing file is reported at its line."""
+
+    password: str | None = None
+    ca: str | None = None
+    certificate: str | None = None
+    key: str | None = None
+    locations: tuple[tuple[str, Location], ...] = ()
+    location: Location = NOWHERE
+
+    def files(self) -> list[tuple[str, str, Location]]:
+        """(keyword, path, where) of each file the block names."""
+        where = dict(self.locations)
+        named = (("ca", self.ca), ("certificate", self.certificate), ("key", self.key))
+        return [(kw, path, where.get(kw, self.location)) for kw, path in named if path]
+
+
+@dataclass(frozen=True, slots=True)
 class HttpParams:
-    """HTTP_GET / SSL_GET specifics: `http_protocol`, `url {}`, SNI (SSL_GET `enable_sni`)."""
+    """HTTP_GET / SSL_GET specifics: `http_protocol`, `url {}`, SNI (SSL_GET `enable_sni`);
+    `ssl` is the global `SSL {}` block for an SSL_GET (None: keepalived's generated context)."""
 
     urls: tuple[UrlSpec, ...] = ()
     http_protocol: str = "1.0"
     enable_sni: bool = False
     sni_name: str | None = None
     fast_recovery: bool = False
+    ssl: SslSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,17 +158,43 @@ class SmtpParams:
     helo_name: str = DEFAULT_HELO_NAME
 
 
-CheckParams = HttpParams | MiscParams | DnsParams | SmtpParams | None
+@dataclass(frozen=True, slots=True)
+class UdpParams:
+    """UDP_CHECK: `payload` (None: random bytes), `require_reply [HEX]`, `min_reply_length`,
+    `max_reply_length`. Hex strings are kept normalised, two characters a byte, upper case,
+    `x` for a nibble `require_reply` ignores (`AB120F`, `4x0A`)."""
+
+    payload: str | None = None
+    require_reply: bool = False
+    reply: str | None = None
+    min_reply_length: int = 0
+    max_reply_length: int = DEFAULT_MAX_REPLY_LENGTH
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheckParams:
+    """FILE_CHECK: the `track_file` it reads (resolved), `weight W [reverse]` (default: the
+    track_file's own) and `dynamic` (the value times the weight is added to the real server's
+    weight)."""
+
+    file: TrackFileSpec
+    weight: int = 1
+    reverse: bool = False
+    dynamic: bool = False
+
+
+CheckParams = HttpParams | MiscParams | DnsParams | SmtpParams | UdpParams | FileCheckParams | None
 
 
 @dataclass(frozen=True, slots=True)
 class CheckerSpec:
     """One checker block with keepalived's inheritance applied.
 
-    Connection options (`connect_ip`, `connect_port`, `bindto`, ...) are None for MISC_CHECK;
-    `connect_port` is None for PING_CHECK. `retry` defaults: 1, DNS_CHECK 3, MISC_CHECK 0;
-    `delay_before_retry_s`: 1 s, HTTP_GET/SSL_GET 3 s, DNS_CHECK delay_loop; `warmup_s`
-    defaults to delay_loop (a random start delay up to it)."""
+    Connection options (`connect_ip`, `connect_port`, `bindto`, ...) are None for MISC_CHECK
+    and FILE_CHECK; `connect_port` is None for PING_CHECK. `retry` defaults: 1, DNS_CHECK 3,
+    MISC_CHECK 0; `delay_before_retry_s`: 1 s, HTTP_GET/SSL_GET 3 s, DNS_CHECK delay_loop;
+    `warmup_s` defaults to delay_loop (a random start delay up to it). FILE_CHECK has no
+    timing: it follows its file."""
 
     kind: CheckerKind
     connect_ip: IPAddress | None = None

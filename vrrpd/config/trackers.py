@@ -206,9 +206,12 @@ def _init_file(d: Draft, node: Node, ctx: Ctx) -> None:
         d["init_file"] = value
 
 
+# man5 "Track files": `weight <-2147483647..2147483647>` (a VRRP instance caps what it adds
+# at 253 anyway; a real server's FILE_CHECK uses the whole range).
+MAX_FILE_WEIGHT = 2**31 - 1
 TRACK_FILE_HANDLERS: dict[str, Handler] = {
     "file": _file,
-    "weight": weight_kw(-254, 254),
+    "weight": weight_kw(-MAX_FILE_WEIGHT, MAX_FILE_WEIGHT),
     "init_file": _init_file,
 }
 

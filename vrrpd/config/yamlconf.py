@@ -27,6 +27,7 @@ from vrrpd.config.yamlschema import (
     KEEPALIVED_HINTS,
     NAMED,
     NULL_TAG,
+    SSL,
     STATIC,
     TOP_KEYS,
     VIP_FLAGS,
@@ -102,6 +103,8 @@ class _Translator:
             elif name == "virtual_servers":
                 out.extend(self._servers(("servers", "virtual_server", VIRTUAL_SERVER),
                                          self.tok(key), value, {}))  # fmt: skip
+            elif name == "ssl":
+                out.append(Node(self.tok(key, "SSL"), (), tuple(self.block(value, SSL, "ssl"))))
             elif name == "virtual_server_groups":
                 for item, body in self.mapping(value, name):
                     lines = [self.item(i, "line", item.value) for i in self.seq(body, name)]

@@ -177,7 +177,13 @@ LVS_TIMING: dict[str, Spec] = {
 CONNECTION: dict[str, Spec] = _kw(
     "connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark", "log_all_failures"
 )
-URL: dict[str, Spec] = {**_kw("path", "digest", "virtualhost"), "status_code": ("words", None)}
+URL: dict[str, Spec] = {
+    **_kw("path", "digest", "virtualhost", "regex", "regex_min_offset", "regex_max_offset"),
+    "status_code": ("words", None),
+    "regex_no_match": ("flag", "regex_no_match", None),
+    "regex_options": ("words", "regex_options"),
+    "regex_stack": ("words", "regex_stack"),
+}
 HTTP: dict[str, Spec] = {
     **CONNECTION,
     **LVS_TIMING,
@@ -198,6 +204,20 @@ CHECKERS: dict[str, dict[str, Spec]] = {
         **_kw("misc_dynamic", "log_all_failures"),
         "user": ("user", "user", "group"),
         "group": ("skip",),
+    },
+    "UDP_CHECK": {
+        **CONNECTION,
+        **LVS_TIMING,
+        "payload": ("words", "payload"),
+        "require_reply": ("flag", "require_reply", None),
+        "reply": ("words", "require_reply"),  # require_reply HEX_STR
+        **_kw("min_reply_length", "max_reply_length"),
+    },
+    "FILE_CHECK": {
+        "track_file": ("kw", "track_file"),
+        "weight": ("weight", "weight", "reverse"),
+        "reverse": ("skip",),
+        "dynamic": ("flag", "dynamic", None),
     },
 }
 REAL_SERVER: dict[str, Spec] = {
@@ -225,7 +245,8 @@ VIRTUAL_SERVER: dict[str, Spec] = {
     **LVS_TIMING,
     "real_servers": ("servers", "real_server", REAL_SERVER),
 }  # fmt: skip
-LVS_TOP = ("virtual_server_groups", "virtual_servers")
+SSL: dict[str, Spec] = _kw("password", "ca", "certificate", "key")  # the top-level `SSL {}`
+LVS_TOP = ("virtual_server_groups", "virtual_servers", "ssl")
 TOP_KEYS = ("global_defs", *NAMED, *STATIC, *LVS_TOP)
 VIP_VALUES = ("dev", "brd", "scope", "label", "peer", "preferred_lft", "track_group")
 VIP_FLAGS = {
