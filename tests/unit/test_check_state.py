@@ -89,8 +89,13 @@ def test_real_server_is_alive_while_no_checker_is_down() -> None:
     assert server.alive
     run(a, "---")
     assert not server.alive and server.effective_weight == 3
-    server.dynamic_weight = 10
-    assert server.effective_weight == 10
+    server.deltas[0] = 7  # what dynamic checkers add to the configured weight, summed
+    server.deltas[1] = -1
+    assert server.effective_weight == 9
+    server.deltas[1] = -100  # kept within IPVS's 0..65535
+    assert server.effective_weight == 0
+    server.deltas[1] = 70000
+    assert server.effective_weight == 65535
 
 
 @pytest.mark.parametrize(("rc", "weight"), [(0, 5), (2, 0), (12, 10), (255, 253), (1, 5)])
@@ -195,8 +200,8 @@ def test_http_response_reading() -> None:
     body = b"hello world\n"
     md5 = hashlib.md5(body).hexdigest()
     assert read(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n" + body + b"junk") == (
-        200, md5, 12)  # fmt: skip
-    assert read(b"HTTP/1.0 404 Not Found\r\n\r\n" + body) == (404, md5, 12)
+        200, md5, 12, None)  # fmt: skip
+    assert read(b"HTTP/1.0 404 Not Found\r\n\r\n" + body) == (404, md5, 12, None)
     assert read(b"") == "no data received"
     assert read(b"SMTP 220 hello\r\n\r\n") == "malformed status line"
     assert read(b"HTTP/1.1 200 OK\r\nX: y") == "malformed response (no header end)"

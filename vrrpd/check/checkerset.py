@@ -7,7 +7,12 @@ per url for HTTP, `misc_timeout` for MISC), so a server that accepts and never a
 script that hangs, only ever costs its own checker a failed attempt; no checker blocks the loop
 or another checker. A probe that raises counts as a failure, never as a dead task.
 
-When a real server changes (alive: none of its checkers down; or a `misc_dynamic` weight), the
+FILE_CHECK runs no attempts: the set watches the track files its FILE_CHECKs name through the
+file watcher it is given (`file_watcher`, the runtime passes `io.watch.watch_files`: the same
+inotify watch as VRRP's `track_file`), takes their values at construction (so `states()` is
+right before any check ran) and applies every change at once (`file_value`).
+
+When a real server changes (alive: none of its checkers down; or a dynamic weight), the
 set logs keepalived's line (`Adding service [rs]:tcp:80 to VS [vs]:tcp:80`, `Removing service
 ... from VS ...`, `Enabling`/`Disabling ... of VS ...` with `inhibit_on_failure`), runs the real
 server's notify script and FIFO line through `LvsNotifier`, then calls `on_change(RsChange)`.
@@ -19,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -29,16 +35,21 @@ from vrrpd.check.icmp import ping_check
 from vrrpd.check.net import Attempt, failure
 from vrrpd.check.notify import LvsNotifier
 from vrrpd.check.probes import dns_check, misc_check, smtp_check, tcp_check
-from vrrpd.check.state import CheckerState, RealServerState, Verdict, dynamic_weight
+from vrrpd.check.state import CheckerState, RealServerState, Verdict, dynamic_weight, file_verdict
+from vrrpd.check.tls import TlsContexts
+from vrrpd.check.udp import udp_check
 from vrrpd.config.lvsmodel import (
     CheckerKind,
     CheckerSpec,
+    FileCheckParams,
+    HttpParams,
     MiscParams,
     RealServerSpec,
     VirtualServerSpec,
     rs_label,
     vs_label,
 )
+from vrrpd.config.model import TrackFileSpec
 
 log = structlog.get_logger("vrrpd.check")
 
@@ -49,6 +60,22 @@ PROBES: dict[CheckerKind, Probe] = {
     CheckerKind.DNS_CHECK: dns_check,
     CheckerKind.PING_CHECK: ping_check,
 }
+
+
+class FileSource(Protocol):
+    """What the set needs of a file watcher (`io.watch.FileWatcher` is one): the values read
+    at construction, then `report(name, value)` on each change while running."""
+
+    values: dict[str, int]
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    async def run(self) -> None: ...
+
+    def close(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+
+FileWatchFactory = Callable[[Sequence[TrackFileSpec], Callable[[str, int], None]], FileSource]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +113,7 @@ class CheckerSet:
         *,
         notifier: LvsNotifier | None = None,
         rng: random.Random | None = None,
+        file_watcher: FileWatchFactory | None = None,
     ) -> None:
         self.servers: list[_Server] = []
         for vs in virtual_servers:
@@ -97,7 +125,14 @@ class CheckerSet:
         self.notifier = notifier if notifier is not None else LvsNotifier()
         self.rng = rng or random.Random()
         self.suspended: set[str] = set()
+        self.tls = TlsContexts()
         self._main: asyncio.Task[None] | None = None
+        self.files: FileSource | None = None
+        tracked = {p.file.name: p.file for _, c in self.checkers() if (p := _file(c.spec))}
+        if tracked and file_watcher is not None:
+            self.files = file_watcher(list(tracked.values()), self.file_value)
+            for name, value in self.files.values.items():
+                self._apply_file(name, value, quiet=True)
 
     def states(self) -> list[RsChange]:
         """Every real server's current state (the initial one before any check ran)."""
@@ -119,7 +154,10 @@ class CheckerSet:
             rs, vs = server.labels
             for _ in server.state.checkers:
                 log.info(f"Activating healthchecker for service {rs} for VS {vs}")
-        self._main = asyncio.get_running_loop().create_task(self._run(), name="vrrpd-checkers")
+        loop = asyncio.get_running_loop()
+        if self.files is not None:
+            self.files.start(loop)
+        self._main = loop.create_task(self._run(), name="vrrpd-checkers")
 
     async def stop(self) -> None:
         """Cancel every checker (killing running MISC scripts); with `omega`, run the notify
@@ -129,6 +167,8 @@ class CheckerSet:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._main
             self._main = None
+        if self.files is not None:
+            self.files.close(asyncio.get_running_loop())
         for server in self.servers:
             if server.vs.omega and server.alive:
                 self.notifier.rs_changed(server.vs, server.rs, False, stopping=True)
@@ -150,9 +190,12 @@ class CheckerSet:
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as tg:
+            if self.files is not None:
+                tg.create_task(self.files.run())
             for server in self.servers:
                 for checker in server.state.checkers:
-                    tg.create_task(self._loop(server, checker))
+                    if checker.spec.kind is not CheckerKind.FILE_CHECK:
+                        tg.create_task(self._loop(server, checker))
 
     async def _loop(self, server: _Server, checker: CheckerState) -> None:
         spec = checker.spec
@@ -164,12 +207,17 @@ class CheckerSet:
             attempt = await self._attempt(spec)
             await asyncio.sleep(self._apply(server, checker, attempt))
 
-    @staticmethod
-    async def _attempt(spec: CheckerSpec) -> Attempt:
+    async def _attempt(self, spec: CheckerSpec) -> Attempt:
         """One bounded attempt; any exception but cancellation is a failed attempt."""
         try:
-            if spec.kind in (CheckerKind.HTTP_GET, CheckerKind.SSL_GET):
+            if spec.kind is CheckerKind.HTTP_GET:
                 return await http_check(spec, spec.connect_timeout_s)
+            if spec.kind is CheckerKind.SSL_GET:
+                assert isinstance(spec.params, HttpParams)
+                tls = self.tls.get(spec.params.ssl)
+                return await http_check(spec, spec.connect_timeout_s, tls)
+            if spec.kind is CheckerKind.UDP_CHECK:
+                return await udp_check(spec, spec.connect_timeout_s)  # a timeout may pass it
             if spec.kind is CheckerKind.MISC_CHECK:
                 return await misc_check(spec)  # bounded by misc_timeout
             async with asyncio.timeout(spec.connect_timeout_s):
@@ -192,7 +240,8 @@ class CheckerSet:
             log.info(report_line(spec, verdict, attempt, rs, vs))
         misc = spec.params
         if attempt.ok and isinstance(misc, MiscParams) and misc.dynamic and attempt.rc is not None:
-            self._set_weight(server, dynamic_weight(attempt.rc, server.rs.weight))
+            configured = server.rs.weight
+            self._set_delta(server, checker, dynamic_weight(attempt.rc, configured) - configured)
         if verdict.changed:
             self._update(server)
         elif first and verdict.report == "DOWN" and not server.alive:
@@ -214,11 +263,44 @@ class CheckerSet:
         self.notifier.rs_changed(server.vs, server.rs, alive)
         self._emit(server)
 
-    def _set_weight(self, server: _Server, weight: int) -> None:
+    def file_value(self, name: str, value: int) -> None:
+        """track file `name` now holds `value` (the file watcher's report)."""
+        self._apply_file(name, value, quiet=False)
+
+    def _apply_file(self, name: str, value: int, *, quiet: bool) -> None:
+        """Set every FILE_CHECK on track file `name` from `value`; `quiet` at construction
+        (nothing runs yet: no log line, notify or callback)."""
+        for server, checker, params in self._file_checkers(name):
+            verdict = file_verdict(value, params)
+            changed = verdict.up != checker.is_up
+            checker.is_up, checker.has_run = verdict.up, True
+            checker.last_detail = f"track file {name} value {value}"
+            if quiet:
+                server.state.deltas[server.state.checkers.index(checker)] = verdict.delta
+                server.alive = server.state.alive
+                continue
+            if changed:
+                rs, vs = server.labels
+                state = "up" if verdict.up else "down"
+                log.info(f"FILE_CHECK on service {rs} of VS {vs}: {checker.last_detail} - {state}")
+            self._set_delta(server, checker, verdict.delta)
+            self._update(server)
+
+    def _file_checkers(self, name: str) -> list[tuple[_Server, CheckerState, FileCheckParams]]:
+        return [
+            (server, checker, params)
+            for server in self.servers
+            for checker in server.state.checkers
+            if (params := _file(checker.spec)) is not None and params.file.name == name
+        ]
+
+    def _set_delta(self, server: _Server, checker: CheckerState, delta: int) -> None:
+        """What dynamic `checker` adds to the configured weight."""
         old = server.state.effective_weight
+        server.state.deltas[server.state.checkers.index(checker)] = delta
+        weight = server.state.effective_weight
         if weight == old:
             return
-        server.state.dynamic_weight = weight
         rs, vs = server.labels
         active = "" if server.alive else "in"
         log.info(
@@ -234,6 +316,10 @@ class CheckerSet:
             self.on_change(change)
         except Exception as exc:  # the glue's failure must not stop the checkers
             log.error(f"LVS change handler failed for {rs_label(server.vs, server.rs)}: {exc}")
+
+
+def _file(spec: CheckerSpec) -> FileCheckParams | None:
+    return spec.params if isinstance(spec.params, FileCheckParams) else None
 
 
 def report_line(spec: CheckerSpec, verdict: Verdict, attempt: Attempt, rs: str, vs: str) -> str:
@@ -254,6 +340,7 @@ def report_line(spec: CheckerSpec, verdict: Verdict, attempt: Attempt, rs: str, 
             CheckerKind.SMTP_CHECK: f"Remote SMTP server {rs} succeed on service.",
             CheckerKind.DNS_CHECK: f"DNS_CHECK ({rs}) succeeded.",
             CheckerKind.PING_CHECK: f"ICMP connection to {rs} success.",
+            CheckerKind.UDP_CHECK: f"UDP connection to {rs} success.",
         }.get(kind, attempt.detail.replace("{rs}", rs, 1))
     if kind is CheckerKind.PING_CHECK:
         return f"ICMP CHECK on service {rs} of {vs} failed{after}."

@@ -7,15 +7,25 @@ A checker starts up unless `alpha`. After each attempt:
 - failure while up (or before the first result): up to `retry` more attempts follow, each
   `delay_before_retry` later; when they are used up the checker reports DOWN and waits
   `delay_loop`. A failure while already down waits `delay_loop`.
-A real server is alive while none of its checkers is down; its weight is the configured one
-unless a `misc_dynamic` MISC_CHECK set another (exit status - 2).
+A FILE_CHECK has no attempts: its state follows the value of its track file (`file_verdict`).
+
+A real server is alive while none of its checkers is down. Its weight is the configured one
+plus what its dynamic checkers add (keepalived's man5: a `misc_dynamic` MISC_CHECK adds
+exit status - 2 - configured weight, so a lone one sets the weight to status - 2; a `dynamic`
+FILE_CHECK adds value x weight), kept within IPVS's 0..65535.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vrrpd.config.lvsmodel import CheckerSpec
+from vrrpd.config.lvsmodel import CheckerSpec, FileCheckParams
+
+MAX_RS_WEIGHT = 65535
+# man5 "Track files": values read for a real server are limited to -2147483648..2147483648, and
+# a result at or below the lower limit puts the checker in FAULT (the counterpart of a VRRP
+# instance's -253).
+FILE_VALUE_LIMIT = 2**31
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +83,7 @@ class RealServerState:
 
     weight: int
     checkers: list[CheckerState] = field(default_factory=list)
-    dynamic_weight: int | None = None
+    deltas: dict[int, int] = field(default_factory=dict)  # checker index -> weight it adds
 
     @property
     def alive(self) -> bool:
@@ -81,9 +91,31 @@ class RealServerState:
 
     @property
     def effective_weight(self) -> int:
-        return self.weight if self.dynamic_weight is None else self.dynamic_weight
+        return max(0, min(MAX_RS_WEIGHT, self.weight + sum(self.deltas.values())))
 
 
 def dynamic_weight(rc: int, configured: int) -> int:
     """keepalived `misc_dynamic`: exit 0 keeps the configured weight, 2..255 sets rc - 2."""
     return rc - 2 if 2 <= rc <= 255 else configured
+
+
+@dataclass(frozen=True, slots=True)
+class FileVerdict:
+    """What a track file's value means for a FILE_CHECK: up or down, and the weight it adds
+    (`dynamic` only)."""
+
+    up: bool
+    delta: int = 0
+
+
+def file_verdict(value: int, params: FileCheckParams) -> FileVerdict:
+    """keepalived FILE_CHECK (man5 "Track files", FILE_CHECK): weight 0 is a switch, a
+    non-zero value is down (`reverse`: a zero value is); otherwise value x weight (negated by
+    `reverse`) is what `dynamic` adds to the weight, and at or below -2147483648 it is down."""
+    value = max(-FILE_VALUE_LIMIT, min(FILE_VALUE_LIMIT, value))
+    if params.weight == 0:
+        return FileVerdict(up=(value == 0) != params.reverse)
+    total = value * params.weight * (-1 if params.reverse else 1)
+    if total <= -FILE_VALUE_LIMIT:
+        return FileVerdict(up=False)
+    return FileVerdict(up=True, delta=total if params.dynamic else 0)

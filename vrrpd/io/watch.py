@@ -199,6 +199,15 @@ class FileWatcher:
             self._ino = None
 
 
+def watch_files(specs: Iterable[TrackFileSpec], report: Callable[[str, int], None]) -> FileWatcher:
+    """A watcher over `specs` after their `init_file` has written them: what the LVS checkers
+    (FILE_CHECK) use, the same watch as the VRRP trackers'."""
+    specs = list(specs)
+    for spec in specs:
+        init_file(spec)
+    return FileWatcher(specs, report)
+
+
 # -- vrrp_track_process --------------------------------------------------------------------------
 
 

@@ -130,9 +130,11 @@ class LvsService:
 
     def _build(self, config: Config, previous: LvsTable | None) -> None:
         from vrrpd.check import CheckerSet  # noqa: PLC0415
+        from vrrpd.io.watch import watch_files  # noqa: PLC0415
         from vrrpd.runtime.lvs_table import LvsTable  # noqa: PLC0415
 
-        checkers = CheckerSet(config.virtual_servers, self._on_change, notifier=self.notifier)
+        checkers = CheckerSet(config.virtual_servers, self._on_change, notifier=self.notifier,
+                              file_watcher=watch_files)  # fmt: skip
         if previous is not None:
             _carry_over(checkers, previous)
         self.checkers = checkers
@@ -250,7 +252,9 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
 
 def _carry_over(checkers: CheckerSet, previous: LvsTable) -> None:
     """keepalived `migrate_checkers`: a real server that survives a reload keeps its state, so
-    the new checkers neither re-add a dead server nor drop a live one (alpha or not)."""
+    the new checkers neither re-add a dead server nor drop a live one (alpha or not). A
+    FILE_CHECK keeps what its file says now: its state is read, not carried."""
+    from vrrpd.config.lvsmodel import CheckerKind  # noqa: PLC0415
     from vrrpd.runtime.lvs_table import rs_key, vs_key  # noqa: PLC0415
 
     for server in checkers.servers:
@@ -259,8 +263,9 @@ def _carry_over(checkers: CheckerSet, previous: LvsTable) -> None:
         if old is None:
             continue
         for checker in server.state.checkers:
-            checker.is_up = old.alive
-        server.alive = old.alive
+            if checker.spec.kind is not CheckerKind.FILE_CHECK:
+                checker.is_up = old.alive
+        server.alive = server.state.alive
 
 
 class SyncDaemonService:
