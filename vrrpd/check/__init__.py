@@ -2,8 +2,9 @@
 
 `CheckerSet` (checkerset.py) runs every checker of a configuration's virtual servers as its own
 task and reports real-server changes through one callback; `probes.py`/`http.py`/`icmp.py`/
-`misc.py` are the single attempts (each bounded by its timeout, none blocking the loop);
-`state.py` is the pure retry/up/down bookkeeping; `notify.py` the notify scripts and FIFO lines.
+`udp.py` are the single attempts (each bounded by its timeout, none blocking the loop), `tls.py`
+SSL_GET's contexts from the `SSL` block; `state.py` is the pure retry/up/down bookkeeping (and
+FILE_CHECK's verdict on a track file's value); `notify.py` the notify scripts and FIFO lines.
 """
 
 from vrrpd.check.checkerset import CheckerSet, RsChange
