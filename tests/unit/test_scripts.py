@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from vrrpd.config.values import join_command, split_command
 from vrrpd.io.scripts import Identity, RunResult, ScriptRunner, resolve_identity
 
 ME = Identity(os.getuid(), os.getgid())
@@ -186,3 +187,16 @@ def test_unknown_user_is_an_error_not_a_crash():
     assert who.error == "Script user 'no-such-user-vrrpd' does not exist"
     result = asyncio.run(ScriptRunner(secure=False).run(("/bin/true",), who, 1))
     assert result.error == who.error
+
+
+@pytest.mark.parametrize(
+    ("script", "rc"),
+    [("</dev/null", 0), ("</nonexistent/vrrpd-test", 2), ("/bin/true </dev/null", 0)],
+)
+def test_a_leading_redirection_runs_through_the_shell_as_keepalived_does(script, rc):
+    """keepalived 2.2.7 runs `</dev/null` (exit 0) and `</nonexistent` (exit 2, dash's code)
+    through /bin/sh; a command that only contains a `<` later is executed directly."""
+    argv = split_command(script)
+    assert (argv[0] == "/bin/sh") is script.startswith("<")
+    assert run(argv).rc == rc
+    assert split_command(join_command(argv)) == argv  # --convert-to-yaml keeps it

@@ -207,8 +207,19 @@ def deprecated_kw(replacement: Handler, new_name: str) -> Handler:
     return handle
 
 
+SHELL = "/bin/sh"
+
+
 def split_command(text: str) -> tuple[str, ...]:
-    """Split a script command as keepalived does: spaces split, quotes keep spaces inside."""
+    """Split a script command as keepalived does: spaces split, quotes keep spaces inside.
+
+    A command that starts with `<` (keepalived's sample `script "</dev/tcp/127.0.0.1/80"`, a
+    TCP probe where /bin/sh is bash) runs as `/bin/sh -c COMMAND`: keepalived 2.2.7 gives it to
+    the shell (measured: `</dev/null` exits 0, `</nonexistent` exits 2 as dash does), where
+    every other command is executed directly.
+    """
+    if text.lstrip().startswith("<"):
+        return (SHELL, "-c", text.strip())
     argv: list[str] = []
     cur, quote, have = "", "", False
     for ch in text:

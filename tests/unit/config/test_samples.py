@@ -95,7 +95,8 @@ def test_sample_localcheck_scripts_and_tracking() -> None:
     assert (sshd.interval_s, sshd.timeout_s, sshd.weight, sshd.rise, sshd.fall) == (2, 2, -4, 2, 2)
     haproxy = scripts["chk_haproxy"]
     assert (haproxy.weight, haproxy.rise, haproxy.fall, haproxy.timeout_s) == (0, 1, 1, 2)
-    assert scripts["chk_http_port"].argv == ("</dev/tcp/127.0.0.1/80",)
+    # the shell idiom runs through /bin/sh, as keepalived 2.2.7 runs it
+    assert scripts["chk_http_port"].argv == ("/bin/sh", "-c", "</dev/tcp/127.0.0.1/80")
     vi1 = config.instances[0]
     assert [(t.name, t.weight) for t in vi1.track_interfaces] == [
         ("eth1", 2), ("eth2", -2), ("eth3", 0)]  # fmt: skip
