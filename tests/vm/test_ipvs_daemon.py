@@ -33,6 +33,10 @@ CONF = """global_defs {{
     script_user root
     lvs_notify_fifo {fifo}
 }}
+track_file rs_switch {{
+    file {switch}
+    weight 0
+}}
 virtual_server 192.0.2.100 80 {{
     delay_loop 1
     lvs_sched rr
@@ -62,6 +66,17 @@ virtual_server 192.0.2.101 80 {{
 {check}
     }}
 }}
+virtual_server 192.0.2.103 80 {{
+    delay_loop 1
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    real_server 192.0.2.13 80 {{
+        FILE_CHECK {{
+            track_file rs_switch
+        }}
+    }}
+}}
 virtual_server 192.0.2.102 80 {{
     delay_loop 1
     lvs_sched rr
@@ -75,10 +90,12 @@ virtual_server 192.0.2.102 80 {{
 """
 
 VS1, VS2, VS3 = "TCP 192.0.2.100:80 rr", "TCP 192.0.2.101:80 wlc", "TCP 192.0.2.102:80 rr"
+VS4 = "TCP 192.0.2.103:80 rr"  # r3 behind a FILE_CHECK: up while the track file holds 0
 RS2, RS3, SORRY = "192.0.2.12:80 Masq", "192.0.2.13:80 Masq", "192.0.2.14:80 Masq"
 # VS3 has ha_suspend and its address is not on the director: its checker is paused, so its
 # real server stays as it was whatever happens to it.
-HEALTHY = {VS1: [f"{RS2} 1", f"{RS3} 1"], VS2: [f"{RS2} 1", f"{RS3} 1"], VS3: [f"{RS2} 1"]}
+HEALTHY = {VS1: [f"{RS2} 1", f"{RS3} 1"], VS2: [f"{RS2} 1", f"{RS3} 1"], VS3: [f"{RS2} 1"],
+           VS4: [f"{RS3} 1"]}  # fmt: skip
 SUSPENDED = "healthchecker for service [192.0.2.12]:tcp:80 for VS [192.0.2.102]:tcp:80"
 
 
@@ -96,21 +113,32 @@ def director(tmp_path: Path) -> Iterator[tuple[Lab, dict[str, Listener]]]:
 
 
 def _daemon(lab: Lab, tmp_path: Path, *flags: str) -> RouterProcess:
-    conf = CONF.format(check=CHECK, quorum=tmp_path / "quorum.log", fifo=tmp_path / "lvs.fifo")
+    switch = tmp_path / "switch"
+    if not switch.exists():
+        switch.write_text("0\n")
+    conf = CONF.format(check=CHECK, quorum=tmp_path / "quorum.log", fifo=tmp_path / "lvs.fifo",
+                       switch=switch)  # fmt: skip
     proc = RouterProcess(lab.routers[0], "vrrpd", conf, tmp_path, argv=vrrpd_argv(*flags))
     proc.start()
     proc.wait_started(START_S)
     return proc
 
 
-def _table_is(ns: str, want: dict[str, list[str]], timeout: float, what: str) -> None:
+def _table_is(
+    ns: str,
+    want: dict[str, list[str]],
+    timeout: float,
+    what: str,
+    proc: RouterProcess | None = None,  # noqa: E501
+) -> None:
     def matches() -> bool:
         return services(ns) == {k: sorted(v) for k, v in want.items()}
 
     try:
         wait_until(matches, timeout, what)
     except Exception as exc:
-        raise AssertionError(f"{exc}\nipvsadm: {services(ns)}\nwanted: {want}") from exc
+        log = proc.output()[-6000:] if proc is not None else ""
+        raise AssertionError(f"{exc}\nipvsadm: {services(ns)}\nwanted: {want}\n{log}") from exc
 
 
 def _fifo_lines_in_order(fifo: Path) -> None:
@@ -143,6 +171,10 @@ def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
     proc = _daemon(lab, tmp_path, "-C")
     try:
         _table_is(ns, HEALTHY, START_S, "the table after start")
+        (tmp_path / "switch").write_text("1\n")  # FILE_CHECK (inotify): r3 out of VS4 only
+        _table_is(ns, {**HEALTHY, VS4: []}, CHANGE_S, "FILE_CHECK down")
+        (tmp_path / "switch").write_text("0\n")
+        _table_is(ns, HEALTHY, CHANGE_S, "FILE_CHECK up again")
         web["r2"].stop()  # r2 fails: removed; 192.0.2.101 drops below its quorum of 2
         _table_is(ns, {**HEALTHY, VS1: [f"{RS3} 1"], VS2: [f"{SORRY} 1"]}, CHANGE_S, "r2 out")
         web["r3"].stop()  # r3 fails too: inhibit_on_failure keeps it at weight 0
@@ -172,7 +204,7 @@ def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
         )
         os.kill(proc.pid, signal.SIGHUP)
         reloaded = {**HEALTHY, VS1: [f"{RS2} 1", f"{SORRY} 1"]}
-        _table_is(ns, reloaded, CHANGE_S, "the table after the reload")
+        _table_is(ns, reloaded, CHANGE_S, "the table after the reload", proc)
         wait_until(lambda: "Reload complete" in proc.output(mark), CHANGE_S, "the reload")
         applied = [line for line in proc.output(mark).splitlines() if "IPVS applying" in line]
         assert len(applied) == 1, applied  # one apply, with only the differences:

@@ -55,6 +55,16 @@ async def settle(ns: str, want: dict[str, list[str]], timeout: float = 30) -> No
         await asyncio.sleep(0.2)
 
 
+async def settle_applier(lvs: LvsService, mark: int, timeout: float = 30) -> None:
+    """Until an apply after `mark` is recorded and none is pending."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(lvs.recent) <= mark or lvs._dirty.is_set():
+        if loop.time() > deadline:
+            raise AssertionError(f"no apply recorded after the reload: {list(lvs.recent)}")
+        await asyncio.sleep(0.05)
+
+
 def merged(changes: list[Changes]) -> Changes:
     out = Changes()
     for c in changes:
@@ -110,6 +120,9 @@ async def _scenario(ns: str, web: dict[str, Listener], tmp: Path) -> None:
             "TCP 192.0.2.102:80 rr": ["192.0.2.12:80 Masq 1"],
         }
         await settle(ns, want)
+        # The kernel shows the last change before the apply that made it has returned and
+        # recorded itself: let it finish.
+        await settle_applier(lvs, mark)
         done = merged(list(lvs.recent)[mark:])
         assert sorted(done.edited) == ["[192.0.2.12]:tcp:80 of [192.0.2.100]:tcp:80"]
         assert sorted(done.added) == [
