@@ -130,6 +130,18 @@ class Instance(StateMachine):
         actions += self._garp_timers(now)
         return actions
 
+    def advert_due_soon(self, now: float, fraction: float) -> bool:
+        """A MASTER whose next deadline is its advert, due within `fraction` of its interval."""
+        at = self.adver_at
+        if self.state != State.MASTER or at is None or at != self.next_deadline():
+            return False
+        return at - now <= fraction * self.cfg.advert_int_cs / 100.0
+
+    def advert_now(self, now: float) -> list[Action]:
+        """Send the next advert now (Engine._coalesce) and restart the interval from now."""
+        self.adver_at = now + self.cfg.advert_int_cs / 100.0
+        return [self._send(self.effective_priority)]
+
     def hold(self, key: str, reason: str) -> None:
         """Before `start`: keep the instance out of service until `key` first reports.
 

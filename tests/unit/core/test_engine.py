@@ -11,7 +11,7 @@ import pytest
 from core_builders import make_cfg
 
 from vrrpd.config.model import Auth, AuthType, Config, UnicastPeer, VipSpec
-from vrrpd.core.actions import Dropped, LogEvent, State
+from vrrpd.core.actions import Dropped, LogEvent, SendAdvert, State
 from vrrpd.core.engine import Engine
 from vrrpd.core.inputs import LinkState
 from vrrpd.errors import DropReason
@@ -156,3 +156,47 @@ def test_shutdown_releases_every_master_before_any_stop_notify():
     assert kinds == ["SendAdvert", "LogEvent", "LogEvent", "DelVips", "StateChanged", "RunNotify"]
     assert actions[0].advert.priority == 0
     assert eng.next_deadline() is None
+
+
+def test_masters_due_within_two_percent_advertise_together_and_stay_aligned():
+    """Engine._coalesce: B's advert, due 5 ms after A's at a 1 s interval (within 2 %), goes
+    with A's and its interval restarts there; C's down timer, due 2 ms later, never fires early."""
+    vip = VipSpec(IPv4Interface("192.0.2.20/32"))
+    cfgs = (
+        make_cfg(name="A", vrid=1, priority=255, version=3),
+        make_cfg(name="B", vrid=2, priority=255, version=3, interface="eth1", vips=(vip,)),
+        make_cfg(name="C", vrid=3, priority=100, version=3, interface="eth2", advert_int_cs=25),
+    )  # fmt: skip
+    eng = Engine(Config(instances=cfgs))
+    eng.on_link(LinkState("eth0", 7, True, OURS), 0.0)
+    eng.start(0.0)
+    eng.on_link(LinkState("eth1", 8, True, IPv4Address("192.0.2.3")), 0.005)
+    eng.on_link(LinkState("eth2", 9, True, IPv4Address("192.0.2.4")), 0.1)
+    states = {n: i.state for n, i in eng.instances.items()}
+    assert states == {"A": State.MASTER, "B": State.MASTER, "C": State.BACKUP}
+    c_down = 0.1 + 3 * 0.25 + (256 - 100) / 256 * 0.25  # 1.002...: within A's 2 % window
+    assert eng.next_deadline() == 1.0
+    actions = eng.on_timer(1.0)
+    assert [a.instance for a in actions if isinstance(a, SendAdvert)] == ["A", "B"]
+    assert eng.instances["C"].state == State.BACKUP  # a down timer is never brought forward
+    assert eng.next_deadline() == pytest.approx(c_down, abs=1e-9)
+    eng.on_timer(c_down)
+    assert eng.instances["C"].state == State.MASTER
+    sends = [a.instance for a in eng.on_timer(2.0) if isinstance(a, SendAdvert)]
+    assert {"A", "B"} <= set(sends)  # aligned from now on
+    assert eng.instances["B"].adver_at == eng.instances["A"].adver_at == 3.0
+
+
+def test_an_advert_further_off_than_two_percent_keeps_its_own_time():
+    cfgs = (
+        make_cfg(name="A", vrid=1, priority=255, version=3),
+        make_cfg(name="B", vrid=2, priority=255, version=3, interface="eth1",
+                 vips=(VipSpec(IPv4Interface("192.0.2.20/32")),)),
+    )  # fmt: skip
+    eng = Engine(Config(instances=cfgs))
+    eng.on_link(LinkState("eth0", 7, True, OURS), 0.0)
+    eng.start(0.0)
+    eng.on_link(LinkState("eth1", 8, True, IPv4Address("192.0.2.3")), 0.03)  # 3 % later
+    sends = [a.instance for a in eng.on_timer(1.0) if isinstance(a, SendAdvert)]
+    assert sends == ["A"]
+    assert eng.next_deadline() == pytest.approx(1.03, abs=1e-9)
