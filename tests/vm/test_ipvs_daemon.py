@@ -129,7 +129,7 @@ def _table_is(
     want: dict[str, list[str]],
     timeout: float,
     what: str,
-    proc: RouterProcess | None = None,  # noqa: E501
+    proc: RouterProcess | None = None,
 ) -> None:
     def matches() -> bool:
         return services(ns) == {k: sorted(v) for k, v in want.items()}
