@@ -61,7 +61,7 @@ class InstanceStatus:
 
 
 # How early (a fraction of the advert interval) a MASTER's advert may go with another's.
-COALESCE_FRACTION = 0.02
+COALESCE_FRACTION = 0.05
 
 
 class Engine:
@@ -192,21 +192,24 @@ class Engine:
         """Fire every instance deadline due at `now` (only the due instances are touched)."""
         actions: list[Action] = []
         due: dict[str, Instance] = {}
+        anchor = now
         while self._heap and self._heap[0][0] <= now:
             at, _, name = heapq.heappop(self._heap)
+            anchor = min(anchor, at)
             inst = self.instances.get(name)
             if inst is not None and inst.next_deadline() == at:
                 due[name] = inst
         for inst in due.values():
             actions += inst.on_timer(now)
             actions += self._settled(inst, now)
-        return actions + self._coalesce(now, due)
+        return actions + self._coalesce(now, anchor, due)
 
-    def _coalesce(self, now: float, done: dict[str, Instance]) -> list[Action]:
+    def _coalesce(self, now: float, anchor: float, done: dict[str, Instance]) -> list[Action]:
         """Masters whose advert is due within `COALESCE_FRACTION` of their interval send it
-        with this wake-up, and their interval restarts from now: their grids merge, so many
-        instances cost a few wake-ups per interval instead of one each. An advert is at most
-        2 % early, once; only advert timers are brought forward, never a down timer."""
+        with this wake-up and join the grid of the deadline that woke it (`anchor`): their
+        grids merge for good, so many instances cost a few wake-ups per interval instead of
+        one each. An advert is at most 5 % early, once; only advert timers are brought
+        forward, never a down timer."""
         early: list[Instance] = []
         kept: list[tuple[float, int, str]] = []
         while self._heap and self._heap[0][0] <= now + self._max_slack:
@@ -222,7 +225,7 @@ class Engine:
             heapq.heappush(self._heap, entry)
         actions: list[Action] = []
         for inst in early:
-            actions += inst.advert_now(now)
+            actions += inst.advert_now(now, anchor)
             actions += self._settled(inst, now)
         return actions
 

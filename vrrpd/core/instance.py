@@ -137,9 +137,10 @@ class Instance(StateMachine):
             return False
         return at - now <= fraction * self.cfg.advert_int_cs / 100.0
 
-    def advert_now(self, now: float) -> list[Action]:
-        """Send the next advert now (Engine._coalesce) and restart the interval from now."""
-        self.adver_at = now + self.cfg.advert_int_cs / 100.0
+    def advert_now(self, now: float, anchor: float) -> list[Action]:
+        """Send the next advert now (Engine._coalesce); the next one follows on the grid of
+        `anchor`, the deadline this wake-up was for (as `next_tick` keeps it for that one)."""
+        self.adver_at = next_tick(anchor, self.cfg.advert_int_cs / 100.0, now)
         return [self._send(self.effective_priority)]
 
     def hold(self, key: str, reason: str) -> None:
