@@ -187,7 +187,8 @@ def test_masters_due_within_five_percent_advertise_together_and_stay_aligned():
     assert eng.instances["B"].adver_at == eng.instances["A"].adver_at == 3.0
 
 
-def test_an_advert_further_off_than_five_percent_keeps_its_own_time():
+def two_owners(b_up_at: float) -> Engine:
+    """Owners A (eth0, up at 0) and B (eth1, up at `b_up_at`), VRRPv3 at 1 s: MASTER at once."""
     cfgs = (
         make_cfg(name="A", vrid=1, priority=255, version=3),
         make_cfg(name="B", vrid=2, priority=255, version=3, interface="eth1",
@@ -196,7 +197,12 @@ def test_an_advert_further_off_than_five_percent_keeps_its_own_time():
     eng = Engine(Config(instances=cfgs))
     eng.on_link(LinkState("eth0", 7, True, OURS), 0.0)
     eng.start(0.0)
-    eng.on_link(LinkState("eth1", 8, True, IPv4Address("192.0.2.3")), 0.06)  # 6 % later
+    eng.on_link(LinkState("eth1", 8, True, IPv4Address("192.0.2.3")), b_up_at)
+    return eng
+
+
+def test_an_advert_further_off_than_five_percent_keeps_its_own_time():
+    eng = two_owners(0.06)  # 6 % later
     sends = [a.instance for a in eng.on_timer(1.0) if isinstance(a, SendAdvert)]
     assert sends == ["A"]
     assert eng.next_deadline() == pytest.approx(1.06, abs=1e-9)
@@ -205,15 +211,7 @@ def test_an_advert_further_off_than_five_percent_keeps_its_own_time():
 def test_a_late_wake_up_keeps_the_merged_adverts_on_the_waking_deadline_grid():
     """Woken 0.7 ms late for A's 1.0 deadline: B (due 1.005) goes too, and both next adverts
     are at 2.0, A's grid, not 2.0007: the merged grid neither drifts nor splits."""
-    cfgs = (
-        make_cfg(name="A", vrid=1, priority=255, version=3),
-        make_cfg(name="B", vrid=2, priority=255, version=3, interface="eth1",
-                 vips=(VipSpec(IPv4Interface("192.0.2.20/32")),)),
-    )  # fmt: skip
-    eng = Engine(Config(instances=cfgs))
-    eng.on_link(LinkState("eth0", 7, True, OURS), 0.0)
-    eng.start(0.0)
-    eng.on_link(LinkState("eth1", 8, True, IPv4Address("192.0.2.3")), 0.005)
+    eng = two_owners(0.005)
     sends = [a.instance for a in eng.on_timer(1.0007) if isinstance(a, SendAdvert)]
     assert sends == ["A", "B"]
     assert eng.instances["A"].adver_at == eng.instances["B"].adver_at == 2.0
