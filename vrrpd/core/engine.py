@@ -61,7 +61,7 @@ class InstanceStatus:
 
 
 # How early (a fraction of the advert interval) a MASTER's advert may go with another's.
-COALESCE_FRACTION = 0.05
+COALESCE_FRACTION = 0.02
 
 
 class Engine:
@@ -208,7 +208,7 @@ class Engine:
         """Masters whose advert is due within `COALESCE_FRACTION` of their interval send it
         with this wake-up and join the grid of the deadline that woke it (`anchor`): their
         grids merge for good, so many instances cost a few wake-ups per interval instead of
-        one each. An advert is at most 5 % early, once; only advert timers are brought
+        one each. An advert is at most 2 % early, once; only advert timers are brought
         forward, never a down timer."""
         early: list[Instance] = []
         kept: list[tuple[float, int, str]] = []
