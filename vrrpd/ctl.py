@@ -114,10 +114,7 @@ def request(path: str, line: bytes, timeout: float) -> dict[str, Any]:
     """Send one request line and read one response line."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except OSError as exc:
-            raise CannotConnect(f"cannot connect to {path}: {exc.strerror or exc}") from None
+        _connect(sock, path, time.monotonic() + timeout)
         try:
             sock.sendall(line)
             answer = _read_line(sock)
@@ -128,6 +125,21 @@ def request(path: str, line: bytes, timeout: float) -> dict[str, Any]:
     if not answer:
         raise CannotConnect(f"{path} closed the connection without an answer")
     return parse_response(answer)
+
+
+def _connect(sock: socket.socket, path: str, deadline: float) -> None:
+    """A Unix socket whose listen backlog is full refuses a non-blocking connect with EAGAIN
+    at once (it does not wait as TCP does): retry until `deadline`."""
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise CannotConnect(f"{path} is busy: no room within the timeout") from None
+            time.sleep(0.01)
+        except OSError as exc:
+            raise CannotConnect(f"cannot connect to {path}: {exc.strerror or exc}") from None
 
 
 def _read_line(sock: socket.socket) -> bytes:

@@ -153,8 +153,8 @@ def _silent(path: Path, held: list[socket.socket]) -> None:
 
 def _answer_to(path: Path, payload: bytes) -> bytes:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(path))  # blocking: waits for room in the backlog (40 silent clients)
         s.settimeout(10)
-        s.connect(str(path))
         # it may stop reading our flood and answer: read the answer below
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             s.sendall(payload)

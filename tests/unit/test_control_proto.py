@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from ipaddress import IPv4Address, IPv4Interface
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from vrrpd.config.model import Config, InstanceConfig, TrackRef, VipSpec
 from vrrpd.core.engine import Engine
 from vrrpd.core.inputs import LinkState
-from vrrpd.ctl import _encode, format_done, format_status
+from vrrpd.ctl import CannotConnect, _encode, format_done, format_status, request
 from vrrpd.runtime.control_proto import (
     MAX_HOLD_S,
     ControlError,
@@ -253,3 +255,42 @@ def test_status_json_reports_manual_failover_in_force():
     text = format_status({"instances": [item]})
     assert "manual: resign (29.0 s left)" in text
     assert "base priority overridden to 170" in text
+
+
+def test_vrrpctl_waits_for_room_in_a_full_backlog(tmp_path):
+    """A Unix socket with a full listen backlog refuses a non-blocking connect with EAGAIN at
+    once; vrrpctl retries until its timeout instead of failing (exit 3 only then)."""
+    path = str(tmp_path / "ctl")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)
+    fillers = []
+    try:
+        while True:  # fill the backlog with clients nobody accepts
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            try:
+                s.connect(path)
+            except BlockingIOError:
+                s.close()
+                break
+            fillers.append(s)
+        with pytest.raises(CannotConnect, match="busy"):
+            request(path, b'{"cmd":"status"}\n', 0.2)
+
+        def serve() -> None:
+            for _ in range(len(fillers) + 1):
+                conn, _ = server.accept()
+                if conn.recv(4096):
+                    conn.sendall(b'{"ok":true,"result":{}}\n')
+                conn.close()
+
+        for s in fillers:
+            s.close()
+        worker = threading.Thread(target=serve, daemon=True)
+        worker.start()
+        assert request(path, b'{"cmd":"status"}\n', 5) == {"ok": True, "result": {}}
+    finally:
+        for s in fillers:
+            s.close()
+        server.close()

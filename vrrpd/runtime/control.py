@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("vrrpd.control")
 
 MAX_CLIENTS = 16
+LISTEN_BACKLOG = 128
 IDLE_TIMEOUT_S = 5.0
 WRITE_TIMEOUT_S = 5.0
 CALL_TIMEOUT_S = 10.0
@@ -149,7 +150,7 @@ class ControlService:
             finally:
                 os.umask(old)
             os.chmod(self.path, 0o600)
-            sock.listen(MAX_CLIENTS)
+            sock.listen(LISTEN_BACKLOG)  # a burst of clients queues; MAX_CLIENTS bounds service
             sock.setblocking(False)
         except OSError:
             sock.close()
