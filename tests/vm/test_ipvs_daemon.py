@@ -20,6 +20,7 @@ from vrrplab.netns import run
 from vrrplab.procs import RouterProcess
 
 START_S = 120  # the daemon's start-up under software emulation (imports alone take seconds)
+STOP_S = 60  # a stop right after a start, late in a batch under software emulation
 CHANGE_S = 30  # a verdict: delay_loop 1 s + connect_timeout 1 s, on a busy emulated CPU
 BAD_LOG = ("Traceback", "rror", "stopping lvs failed")
 
@@ -212,7 +213,7 @@ def test_failure_recovery_quorum_and_stop(director, tmp_path: Path) -> None:
             "IPVS applying: added ['[192.0.2.14]:tcp:80 of [192.0.2.100]:tcp:80'], edited [], "
             "removed ['[192.0.2.13]:tcp:80 of [192.0.2.100]:tcp:80']"
         ), applied
-        proc.sigterm(30)
+        proc.sigterm(STOP_S)
         assert services(ns) == {}, proc.output()  # stop releases what the daemon programmed
         assert not any(bad in proc.output() for bad in BAD_LOG), proc.output()
     finally:
@@ -231,7 +232,7 @@ def test_dont_release_ipvs_keeps_the_table_and_a_restart_adopts_it(director, tmp
         mark = proc.mark()
         run(["ip", "-n", ns, "addr", "add", "192.0.2.102/32", "dev", "eth0"])
         wait_until(lambda: f"Activating {SUSPENDED}" in proc.output(mark), CHANGE_S, "resume")
-        proc.sigterm(30)
+        proc.sigterm(STOP_S)
         assert services(ns) == {k: sorted(v) for k, v in HEALTHY.items()}  # -I kept it
         assert "keeping the virtual servers (--dont-release-ipvs)" in proc.output(), proc.output()
         mark = proc.mark()
@@ -239,8 +240,9 @@ def test_dont_release_ipvs_keeps_the_table_and_a_restart_adopts_it(director, tmp
         wait_until(lambda: "Activating healthchecker" in proc.output(mark), START_S, "checkers")
         assert services(ns) == {k: sorted(v) for k, v in HEALTHY.items()}
         assert "IPVS applying: added" not in proc.output(mark)  # adopted, nothing re-added
-        proc.sigterm(30)
-        assert services(ns) == {}
+        proc.sigterm(STOP_S)
+        assert proc.proc is not None and proc.proc.returncode == 0, proc.output(mark)  # not -9
+        assert services(ns) == {}, proc.output(mark)
         assert not any(bad in proc.output() for bad in BAD_LOG), proc.output()
     finally:
         if proc.running():
