@@ -32,7 +32,7 @@ import structlog
 
 from vrrpd.check.http import http_check
 from vrrpd.check.icmp import ping_check
-from vrrpd.check.net import Attempt, failure
+from vrrpd.check.net import Attempt, failure, raise_if_cancelled
 from vrrpd.check.notify import LvsNotifier
 from vrrpd.check.probes import dns_check, misc_check, smtp_check, tcp_check
 from vrrpd.check.state import CheckerState, RealServerState, Verdict, dynamic_weight, file_verdict
@@ -205,6 +205,7 @@ class CheckerSet:
                 await asyncio.sleep(spec.delay_loop_s)
                 continue
             attempt = await self._attempt(spec)
+            raise_if_cancelled()
             await asyncio.sleep(self._apply(server, checker, attempt))
 
     async def _attempt(self, spec: CheckerSpec) -> Attempt:

@@ -82,7 +82,8 @@ async def close_stream(writer: asyncio.StreamWriter) -> None:
     """Close without waiting on a peer that never answers (abort after a short grace)."""
     writer.close()
     try:
-        await asyncio.wait_for(writer.wait_closed(), 0.5)
+        async with asyncio.timeout(0.5):  # not wait_for: in 3.11 it may swallow a cancellation
+            await writer.wait_closed()
     except (TimeoutError, OSError, ssl.SSLError):
         writer.transport.abort()
 
@@ -96,3 +97,13 @@ def failure(exc: BaseException) -> Attempt:
     if isinstance(exc, OSError) and exc.strerror:
         return Attempt(False, exc.strerror.lower())
     return Attempt(False, str(exc) or type(exc).__name__)
+
+
+def raise_if_cancelled() -> None:
+    """Python 3.11's `asyncio.wait_for` can return a result instead of raising when the task is
+    cancelled just as the awaited thing completes (fixed in 3.12); a checker that went on would
+    keep a service's stop waiting for ever (seen in the VM: a TCP check logged its success
+    after `Stopping`, and the daemon never exited). A pending cancellation is honoured here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from vrrpd.check.net import raise_if_cancelled
 from vrrpd.config.model import (
     Config,
     InstanceConfig,
@@ -154,6 +155,7 @@ class TrackerService:
                 result = await self.runner.run(spec.argv, who, spec.timeout_s)
             except (OSError, RuntimeError) as exc:  # thread pool gone, fd exhaustion, ...
                 result = RunResult(error=str(exc))
+            raise_if_cancelled()
             self._apply(
                 self.tracking.script_result(
                     spec.name,
@@ -182,6 +184,7 @@ class TrackerService:
         while True:
             await asyncio.sleep(delay)
             counts = await asyncio.to_thread(count_processes, specs)
+            raise_if_cancelled()
             now = loop.time()
             update = Update()
             for name, count in counts.items():
