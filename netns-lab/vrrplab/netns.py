@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
@@ -130,6 +131,18 @@ class Cleanup:
 
 
 CLEANUP = Cleanup()
+
+
+def spawn_in(ns: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start `argv` in namespace `ns`, its output appended to `log`, in its own session, and
+    registered for cleanup by PID."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            ns_exec(ns, *argv), stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    CLEANUP.pids.append(proc.pid)
+    return proc
 
 
 def kill_pid(pid: int, sig: int) -> None:

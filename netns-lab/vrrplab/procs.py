@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ipaddress import ip_interface
 from pathlib import Path
 
-from vrrplab.netns import CLEANUP, LabError, kill_pid, ns_exec, wait_until
+from vrrplab.netns import CLEANUP, LabError, kill_pid, spawn_in, wait_until
 from vrrplab.topo import Lab, Node
 
 # -R: keepalived does not respawn its VRRP child, so `kill -9` means a dead router.
@@ -190,12 +190,7 @@ class RouterProcess:
     def start(self) -> None:
         for f in (self.pid_file, self.vrrp_pid_file):
             f.unlink(missing_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                ns_exec(self.node.ns, *self.argv), stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        CLEANUP.pids.append(self.proc.pid)
+        self.proc = spawn_in(self.node.ns, self.argv, self.log)
 
     @property
     def pid(self) -> int:

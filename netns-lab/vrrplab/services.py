@@ -17,7 +17,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from vrrplab.netns import CLEANUP, LabError, in_netns, kill_pid, ns_exec, run, wait_until
+from vrrplab.netns import CLEANUP, LabError, in_netns, kill_pid, ns_exec, run, spawn_in, wait_until
 from vrrplab.topo import Node
 
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the NUL
@@ -38,12 +38,7 @@ class Server:
     def _spawn(self, argv: list[str]) -> None:
         if self.running():
             raise LabError(f"{self.node.name}: {self.kind} already runs (pid {self.pid})")
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                ns_exec(self.node.ns, *argv), stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        CLEANUP.pids.append(self.proc.pid)
+        self.proc = spawn_in(self.node.ns, argv, self.log)
 
     @property
     def pid(self) -> int:
