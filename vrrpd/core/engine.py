@@ -11,7 +11,6 @@ and only then handed to the instance's state machine.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 from vrrpd.config.model import Config, InstanceConfig
@@ -19,6 +18,7 @@ from vrrpd.core import reload as reloading
 from vrrpd.core.actions import Action, Dropped, LogEvent, State
 from vrrpd.core.inputs import LinkState
 from vrrpd.core.instance import LINK_FAULT, Instance, ManualError
+from vrrpd.core.schedule import Deadlines
 from vrrpd.core.syncgroup import SyncGroup
 from vrrpd.errors import DropReason, PacketError
 from vrrpd.proto.advert import Advert, Datagram, IPAddress
@@ -28,7 +28,9 @@ from vrrpd.proto.packet import decode
 __all__ = ["Engine", "InstanceStatus", "ManualError", "rx_policy"]
 
 RouteKey = tuple[str, int, int]  # (interface, family, VRID)
-RX_CACHE_MAX = 4096
+RX_CACHE_MAX = 4096  # distinct advert payloads remembered
+RX_CACHE_PER_PAYLOAD = 8  # (source, destination, TTL, interface) kept per payload
+Accepted = tuple["Instance", Advert, CheckResult]  # what the receive checks let through
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +62,10 @@ class InstanceStatus:
     sync_group: str | None = None
 
 
-# How early (a fraction of the advert interval) a MASTER's advert may go with another's.
-COALESCE_FRACTION = 0.02
+# Instances sharing one advert slot (one wake-up and one burst of adverts per interval): at most
+# this many, so a burst fits a receiver's default socket buffer (212 kB at ~4 kB per packet on
+# NICs that give each frame a page) and no keepalived peer drops any of it.
+ADVERT_SLOT_SIZE = 32
 
 
 class Engine:
@@ -75,11 +79,10 @@ class Engine:
         self.links: dict[str, LinkState] = {}
         self._ifnames: dict[int, str] = {}
         self.unmatched: dict[str, int] = {}
-        self._heap: list[tuple[float, int, str]] = []
+        self._deadlines = Deadlines()
         # Accepted adverts repeat byte for byte every interval; decoding, routing and checking
         # them is a pure function of (bytes, src, dst, ttl, ifindex), so the result is reused.
-        self._rx_cache: dict[tuple[object, ...], tuple[Instance, Advert, CheckResult]] = {}
-        self._seq = 0
+        self._rx_cache: dict[bytes, list[tuple[Datagram, Accepted]]] = {}
         self.groups: dict[str, SyncGroup] = {}
         self._group_of: dict[str, SyncGroup] = {}
         self.index()
@@ -88,8 +91,7 @@ class Engine:
         """(Re)build what derives from `config` and `instances`: routing by (interface, family,
         VRID), receive policies and sync groups; at start and on every reload (core/reload.py)."""
         self._routes, self._policies = {}, {}
-        intervals = [i.cfg.advert_int_cs / 100.0 for i in self.instances.values()]
-        self._max_slack = COALESCE_FRACTION * max(intervals, default=0.0)
+        assign_advert_slots(list(self.instances.values()))
         for inst in self.instances.values():
             key = (inst.interface, inst.cfg.family, inst.cfg.vrid)
             self._routes.setdefault(key, []).append(inst)
@@ -147,31 +149,55 @@ class Engine:
 
     def receive_datagram(self, dgram: Datagram, now: float) -> list[Action]:
         """One received VRRP packet: decode, route, check, then the state machine."""
-        key = (dgram.data, dgram.src, dgram.dst, dgram.ttl, dgram.ifindex)
-        hit = self._rx_cache.get(key)
+        hit = self._cached(dgram)
         if hit is None:
             checked = self._decode_and_check(dgram)
             if isinstance(checked, list):
                 return checked  # dropped
-            if len(self._rx_cache) >= RX_CACHE_MAX:
-                self._rx_cache.clear()
-            self._rx_cache[key] = hit = checked
+            hit = self._remember(dgram, checked)
         inst, advert, result = hit
-        if dgram.src == inst.src:
-            return self._drop(inst, DropReason.OWN_ADVERT, dgram.src)
+        src, own = dgram.src, inst.src
+        if src is own or src == own:
+            return self._drop(inst, DropReason.OWN_ADVERT, src)
         actions: list[Action] = []
         for note in result.notes:
             skip = note == DropReason.ADDR_LIST_ERR and inst.cfg.skip_check_adv_addr
-            if skip and dgram.src == inst.master_addr:
+            if skip and src == inst.master_addr:
                 continue
             inst.stats.count(note)
-            actions.append(LogEvent(inst.name, _note_text(note, dgram.src, result.detail)))
-        actions += inst.on_advert(advert, dgram.src, now)
+            actions.append(LogEvent(inst.name, _note_text(note, src, result.detail)))
+        actions += inst.on_advert(advert, src, now)
         return actions + self._settled(inst, now)
 
-    def _decode_and_check(
-        self, dgram: Datagram
-    ) -> tuple[Instance, Advert, CheckResult] | list[Action]:
+    def _cached(self, dgram: Datagram) -> Accepted | None:
+        """The earlier verdict on the same bytes from the same source, to the same destination,
+        with the same TTL on the same interface. Keyed by the bytes alone, the addresses compared
+        by identity first: the socket layer hands the same address objects again, and an
+        address's hash is computed in Python, each time."""
+        entries = self._rx_cache.get(dgram.data)
+        if entries is None:
+            return None
+        src, dst = dgram.src, dgram.dst
+        for seen, hit in entries:
+            if (
+                (seen.src is src or seen.src == src)
+                and (seen.dst is dst or seen.dst == dst)
+                and seen.ttl == dgram.ttl
+                and seen.ifindex == dgram.ifindex
+            ):
+                return hit
+        return None
+
+    def _remember(self, dgram: Datagram, hit: Accepted) -> Accepted:
+        if len(self._rx_cache) >= RX_CACHE_MAX:
+            self._rx_cache.clear()
+        entries = self._rx_cache.setdefault(dgram.data, [])
+        if len(entries) >= RX_CACHE_PER_PAYLOAD:
+            entries.clear()
+        entries.append((dgram, hit))
+        return hit
+
+    def _decode_and_check(self, dgram: Datagram) -> Accepted | list[Action]:
         """RFC 5798 / RFC 3768 section 7.1 for one datagram: accepted, or the drop actions."""
         iface = self._ifnames.get(dgram.ifindex, "")
         try:
@@ -191,41 +217,9 @@ class Engine:
     def on_timer(self, now: float) -> list[Action]:
         """Fire every instance deadline due at `now` (only the due instances are touched)."""
         actions: list[Action] = []
-        due: dict[str, Instance] = {}
-        anchor = now
-        while self._heap and self._heap[0][0] <= now:
-            at, _, name = heapq.heappop(self._heap)
-            anchor = min(anchor, at)
-            inst = self.instances.get(name)
-            if inst is not None and inst.next_deadline() == at:
-                due[name] = inst
-        for inst in due.values():
+        for name in self._deadlines.pop_due(now, self._deadline_of):
+            inst = self.instances[name]
             actions += inst.on_timer(now)
-            actions += self._settled(inst, now)
-        return actions + self._coalesce(now, anchor, due)
-
-    def _coalesce(self, now: float, anchor: float, done: dict[str, Instance]) -> list[Action]:
-        """Masters whose advert is due within `COALESCE_FRACTION` of their interval send it
-        with this wake-up and join the grid of the deadline that woke it (`anchor`): their
-        grids merge for good, so many instances cost a few wake-ups per interval instead of
-        one each. An advert is at most 2 % early, once; only advert timers are brought
-        forward, never a down timer."""
-        early: list[Instance] = []
-        kept: list[tuple[float, int, str]] = []
-        while self._heap and self._heap[0][0] <= now + self._max_slack:
-            entry = heapq.heappop(self._heap)
-            inst = self.instances.get(entry[2])
-            if inst is None or inst.next_deadline() != entry[0]:
-                continue  # stale entry
-            if entry[2] not in done and inst.advert_due_soon(now, COALESCE_FRACTION):
-                early.append(inst)
-            else:
-                kept.append(entry)
-        for entry in kept:
-            heapq.heappush(self._heap, entry)
-        actions: list[Action] = []
-        for inst in early:
-            actions += inst.advert_now(now, anchor)
             actions += self._settled(inst, now)
         return actions
 
@@ -307,7 +301,7 @@ class Engine:
         """SIGHUP (keepalived RELOAD): move onto `config`, matching old and new instances as
         keepalived does and keeping their state (core/reload.py); deadlines are re-armed."""
         actions = reloading.apply(self, config, now)
-        self._heap.clear()
+        self._deadlines.clear()
         for inst in self.instances.values():
             self._schedule(inst)
         return actions
@@ -321,18 +315,16 @@ class Engine:
             actions += inst.shutdown_stop(now)
         for group in self.groups.values():
             actions += group.stop()
-        self._heap.clear()
+        self._deadlines.clear()
         return actions
 
     def next_deadline(self) -> float | None:
         """The earliest time `on_timer` has something to do, or None."""
-        while self._heap:
-            at, _, name = self._heap[0]
-            inst = self.instances.get(name)
-            if inst is not None and inst.next_deadline() == at:
-                return at
-            heapq.heappop(self._heap)  # stale entry: that instance was rescheduled since
-        return None
+        return self._deadlines.next(self._deadline_of)
+
+    def _deadline_of(self, name: str) -> float | None:
+        inst = self.instances.get(name)
+        return inst.next_deadline() if inst is not None else None
 
     def status(self) -> list[InstanceStatus]:
         groups = {name: g.name for name, g in self._group_of.items()}
@@ -374,10 +366,26 @@ class Engine:
         return actions
 
     def _schedule(self, inst: Instance) -> None:
-        at = inst.next_deadline()
-        if at is not None:
-            self._seq += 1
-            heapq.heappush(self._heap, (at, self._seq, inst.name))
+        self._deadlines.schedule(inst.name, inst.next_deadline())
+
+
+def assign_advert_slots(instances: list[Instance]) -> None:
+    """Give instances with the same advert interval shared advert slots: groups of up to
+    `ADVERT_SLOT_SIZE` in configuration order, their grids spread evenly over the interval.
+
+    Many masters then cost one timer wake-up and one burst per slot and interval, on this host
+    and on every Backup receiving them, instead of one each; keepalived times each instance on
+    its own. An advert is early only when its instance first joins its slot (entering MASTER,
+    a reload, a priority change advertised at once).
+    """
+    by_interval: dict[int, list[Instance]] = {}
+    for inst in instances:
+        by_interval.setdefault(inst.cfg.advert_int_cs, []).append(inst)
+    for interval_cs, members in by_interval.items():
+        period = interval_cs / 100.0
+        slots = -(-len(members) // ADVERT_SLOT_SIZE)
+        for i, inst in enumerate(members):
+            inst.advert_slot = (period, (i // ADVERT_SLOT_SIZE) * period / slots)
 
 
 def rx_policy(cfg: InstanceConfig) -> RxPolicy:

@@ -126,22 +126,9 @@ class Instance(StateMachine):
             return actions
         if self.adver_at is not None and self.adver_at <= now:
             actions.append(self._send(self.effective_priority))
-            self.adver_at = next_tick(self.adver_at, self.cfg.advert_int_cs / 100.0, now)
+            self.adver_at = self.next_advert_at(now)
         actions += self._garp_timers(now)
         return actions
-
-    def advert_due_soon(self, now: float, fraction: float) -> bool:
-        """A MASTER whose next deadline is its advert, due within `fraction` of its interval."""
-        at = self.adver_at
-        if self.state != State.MASTER or at is None or at != self.next_deadline():
-            return False
-        return at - now <= fraction * self.cfg.advert_int_cs / 100.0
-
-    def advert_now(self, now: float, anchor: float) -> list[Action]:
-        """Send the next advert now (Engine._coalesce); the next one follows on the grid of
-        `anchor`, the deadline this wake-up was for (as `next_tick` keeps it for that one)."""
-        self.adver_at = next_tick(anchor, self.cfg.advert_int_cs / 100.0, now)
-        return [self._send(self.effective_priority)]
 
     def hold(self, key: str, reason: str) -> None:
         """Before `start`: keep the instance out of service until `key` first reports.
@@ -308,7 +295,7 @@ class Instance(StateMachine):
             actions += self._enter_master(now, reason)
         elif was_master and not changed:
             actions.append(self._send(self.effective_priority))  # "an advert at once"
-            self.adver_at = now + self.cfg.advert_int_cs / 100.0
+            self.adver_at = self.next_advert_at(now)
         return actions
 
     def check_manual(self, what: str, hold_s: float | None = None) -> None:
@@ -341,7 +328,7 @@ class Instance(StateMachine):
             actions.append(RunNotify(NotifyTarget.INSTANCE, self.name, event, new))
         if self.state == State.MASTER:
             actions.append(self._send(new))
-            self.adver_at = now + self.cfg.advert_int_cs / 100.0
+            self.adver_at = self.next_advert_at(now)
         elif self.state == State.BACKUP:
             self._rearm_down_timer(now)
             if new == PRIORITY_OWNER and self.may_become_master():
@@ -383,7 +370,7 @@ class Instance(StateMachine):
     def _master_rx(self, advert: Advert, src: IPAddress, now: float) -> list[Action]:
         ours = self.effective_priority
         if advert.priority == PRIORITY_STOP:
-            self.adver_at = now + self.cfg.advert_int_cs / 100.0
+            self.adver_at = self.next_advert_at(now)
             return [self._send(ours)]
         own = self.src
         theirs_wins = advert.priority > ours or (
@@ -423,7 +410,7 @@ class Instance(StateMachine):
         actions: list[Action] = [LogEvent(self.name, msg)]
         if not self.cfg.lower_prio_no_advert:
             actions.append(self._send(self.effective_priority))
-            self.adver_at = now + self.cfg.advert_int_cs / 100.0
+            self.adver_at = self.next_advert_at(now)
         garp = self.cfg.garp
         if garp.lower_prio_repeat > 0:
             actions.append(self._announce(garp.lower_prio_repeat))

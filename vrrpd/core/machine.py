@@ -30,7 +30,7 @@ from vrrpd.core.actions import (
     StateChanged,
 )
 from vrrpd.core.stats import InstanceStats
-from vrrpd.core.timers import master_down_interval_s, skew_time_s
+from vrrpd.core.timers import master_down_interval_s, skew_time_s, slot_after
 from vrrpd.errors import VrrpdError
 from vrrpd.proto.advert import Advert, IPAddress
 from vrrpd.proto.constants import (
@@ -106,6 +106,9 @@ class StateMachine:
         self._down_reset_at = 0.0
         self._down_skew_only = False
         self.adver_at: float | None = None
+        # (period, phase): adverts go out on the grid phase + k * period (Engine.index shares
+        # one grid between up to ADVERT_SLOT_SIZE instances, so they cost one wake-up).
+        self.advert_slot = (cfg.advert_int_cs / 100.0, 0.0)
         self.garp_at: float | None = None
         self.refresh_at: float | None = None
         self.lower_garp_at: float | None = None
@@ -139,19 +142,18 @@ class StateMachine:
         )
 
     def next_deadline(self) -> float | None:
-        pending = [
-            t
-            for t in (
-                self.down_at,
-                self.adver_at,
-                self.garp_at,
-                self.refresh_at,
-                self.lower_garp_at,
-                self.manual_until,
-            )
-            if t is not None
-        ]
-        return min(pending) if pending else None
+        """The earliest of the instance's timers (called after every input it handles)."""
+        best = self.down_at
+        for at in (
+            self.adver_at,
+            self.garp_at,
+            self.refresh_at,
+            self.lower_garp_at,
+            self.manual_until,
+        ):
+            if at is not None and (best is None or at < best):
+                best = at
+        return best
 
     def advert(self, priority: int | None = None) -> Advert:
         """The advert this instance sends, at `priority` or its effective priority."""
@@ -176,6 +178,10 @@ class StateMachine:
         return self.gate(self)
 
     # -- timers ---------------------------------------------------------------------------------
+
+    def next_advert_at(self, now: float) -> float:
+        """After an advert sent at `now`: the next one, in this instance's advert slot."""
+        return slot_after(now, *self.advert_slot)
 
     def _reset_down_timer(self, now: float) -> None:
         self._down_reset_at, self._down_skew_only = now, False
@@ -211,7 +217,7 @@ class StateMachine:
         self.want_master = True
         self.master_addr, self.master_priority = self.src, 0
         self.down_at = None
-        self.adver_at = now + self.cfg.advert_int_cs / 100.0
+        self.adver_at = self.next_advert_at(now)
         actions.append(LogEvent(self.name, "setting VIPs.", detail=True))
         actions.append(self._add_vips())
         garp = self.cfg.garp

@@ -193,7 +193,7 @@ def _reconfigure(
         del inst.priority_deltas[key]
     actions = inst.set_priority(now)
     if inst.state == State.MASTER:
-        inst.adver_at = now + inst.cfg.advert_int_cs / 100.0  # one advert went out just now
+        inst.adver_at = inst.next_advert_at(now)  # one advert went out just now
         actions += _add_new(inst, old)
     elif inst.state == State.BACKUP:
         inst._rearm_down_timer(now)  # the interval or priority may have changed

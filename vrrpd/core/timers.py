@@ -29,3 +29,14 @@ def master_down_interval_s(
     """
     interval_s = master_adver_int_cs / 100.0
     return down_timer_adverts * interval_s + skew_time_s(version, priority, master_adver_int_cs)
+
+
+def slot_after(now: float, period_s: float, phase_s: float) -> float:
+    """The first time after `now` on the grid `phase_s + k * period_s`: a MASTER's advert slot.
+
+    RFC 5798 6.4.3 wants an advert every Advertisement_Interval; an advert that lands on the
+    slot grid is at most one interval after the last one and early only when it first joins
+    the grid, which only makes a Backup's Master_Down_Timer safer.
+    """
+    at = now + (phase_s - now) % period_s
+    return at if at > now else at + period_s

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
+from typing import NamedTuple
 
 from vrrpd.proto.constants import AUTH_NONE, VRRP_VERSION_2
 
@@ -45,14 +46,16 @@ class Advert:
         return 4
 
 
-@dataclass(frozen=True, slots=True)
-class Datagram:
+class Datagram(NamedTuple):
     """What the IO layer hands up for one received VRRP packet.
 
     `data` is the VRRP message (the IP header already stripped), `ttl` the IPv4 TTL or IPv6 hop
     limit, `dst` the packet's destination (the multicast group or our unicast address), `ifindex`
     the receiving interface, `rx_at` the kernel's receive time (CLOCK_REALTIME seconds from
     SO_TIMESTAMPNS; 0.0 when unknown): the runtime dates the advert's arrival by it.
+
+    A named tuple, not a frozen dataclass: a Backup of 200 instances at 100 ms builds 2000 a
+    second, and a tuple is built several times faster.
     """
 
     data: bytes

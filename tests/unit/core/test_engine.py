@@ -12,7 +12,7 @@ from core_builders import make_cfg
 
 from vrrpd.config.model import Auth, AuthType, Config, UnicastPeer, VipSpec
 from vrrpd.core.actions import Dropped, LogEvent, SendAdvert, State
-from vrrpd.core.engine import Engine
+from vrrpd.core.engine import ADVERT_SLOT_SIZE, Engine
 from vrrpd.core.inputs import LinkState
 from vrrpd.errors import DropReason
 from vrrpd.proto.advert import Advert, Datagram
@@ -158,9 +158,9 @@ def test_shutdown_releases_every_master_before_any_stop_notify():
     assert eng.next_deadline() is None
 
 
-def test_masters_due_within_two_percent_advertise_together_and_stay_aligned():
-    """Engine._coalesce: B's advert, due 5 ms after A's at a 1 s interval (within 2 %), goes
-    with A's and it joins A's grid; C's down timer, due 2 ms later, never fires early."""
+def test_masters_share_an_advert_slot_and_a_down_timer_is_never_brought_forward():
+    """A and B (1 s) share one slot: B, MASTER at 0.005, next advertises at 1.0 with A (early
+    once, when it joins) and stays with it; C's down timer (due 1.002) fires at its own time."""
     vip = VipSpec(IPv4Interface("192.0.2.20/32"))
     cfgs = (
         make_cfg(name="A", vrid=1, priority=255, version=3),
@@ -174,16 +174,16 @@ def test_masters_due_within_two_percent_advertise_together_and_stay_aligned():
     eng.on_link(LinkState("eth2", 9, True, IPv4Address("192.0.2.4")), 0.1)
     states = {n: i.state for n, i in eng.instances.items()}
     assert states == {"A": State.MASTER, "B": State.MASTER, "C": State.BACKUP}
-    c_down = 0.1 + 3 * 0.25 + (256 - 100) / 256 * 0.25  # 1.002...: within A's 2 % window
+    c_down = 0.1 + 3 * 0.25 + (256 - 100) / 256 * 0.25  # 1.002...
     assert eng.next_deadline() == 1.0
     actions = eng.on_timer(1.0)
     assert [a.instance for a in actions if isinstance(a, SendAdvert)] == ["A", "B"]
-    assert eng.instances["C"].state == State.BACKUP  # a down timer is never brought forward
+    assert eng.instances["C"].state == State.BACKUP
     assert eng.next_deadline() == pytest.approx(c_down, abs=1e-9)
     eng.on_timer(c_down)
     assert eng.instances["C"].state == State.MASTER
     sends = [a.instance for a in eng.on_timer(2.0) if isinstance(a, SendAdvert)]
-    assert {"A", "B"} <= set(sends)  # aligned from now on
+    assert {"A", "B"} <= set(sends)
     assert eng.instances["B"].adver_at == eng.instances["A"].adver_at == 3.0
 
 
@@ -201,16 +201,34 @@ def two_owners(b_up_at: float) -> Engine:
     return eng
 
 
-def test_an_advert_further_off_than_two_percent_keeps_its_own_time():
-    eng = two_owners(0.03)  # 3 % later
-    sends = [a.instance for a in eng.on_timer(1.0) if isinstance(a, SendAdvert)]
-    assert sends == ["A"]
-    assert eng.next_deadline() == pytest.approx(1.03, abs=1e-9)
+def test_an_advert_joining_its_slot_is_early_once_and_never_later_than_an_interval():
+    """B enters MASTER at 0.3 (its first advert then); its second goes at 1.0 with A's, 0.7 s
+    later, and from then on every second: no gap between B's adverts exceeds the interval."""
+    eng = two_owners(0.3)
+    sent_at = {"A": [0.0], "B": [0.3]}
+    for t in (1.0, 2.0, 3.0):
+        assert eng.next_deadline() == t
+        for a in eng.on_timer(t):
+            if isinstance(a, SendAdvert):
+                sent_at[a.instance].append(t)
+    assert sent_at == {"A": [0.0, 1.0, 2.0, 3.0], "B": [0.3, 1.0, 2.0, 3.0]}
 
 
-def test_a_late_wake_up_keeps_the_merged_adverts_on_the_waking_deadline_grid():
-    """Woken 0.7 ms late for A's 1.0 deadline: B (due 1.005) goes too, and both next adverts
-    are at 2.0, A's grid, not 2.0007: the merged grid neither drifts nor splits."""
+def test_advert_slots_hold_at_most_slot_size_instances_spread_over_the_interval():
+    """33 instances at 1 s: 32 share phase 0, the 33rd gets phase 0.5; a 100 ms instance is on
+    its own grid."""
+    cfgs = [make_cfg(name=f"I{n}", vrid=n, version=3) for n in range(1, ADVERT_SLOT_SIZE + 2)]
+    cfgs.append(make_cfg(name="F", vrid=200, version=3, advert_int_cs=10))
+    eng = Engine(Config(instances=tuple(cfgs)))
+    slots = [eng.instances[c.name].advert_slot for c in cfgs]
+    assert slots[:ADVERT_SLOT_SIZE] == [(1.0, 0.0)] * ADVERT_SLOT_SIZE
+    assert slots[ADVERT_SLOT_SIZE] == (1.0, 0.5)
+    assert slots[-1] == (0.1, 0.0)
+
+
+def test_a_late_wake_up_keeps_the_slot_grid():
+    """Woken 0.7 ms late for the 1.0 slot: A and B send, and both next adverts are at 2.0,
+    not 2.0007: the grid neither drifts nor splits."""
     eng = two_owners(0.005)
     sends = [a.instance for a in eng.on_timer(1.0007) if isinstance(a, SendAdvert)]
     assert sends == ["A", "B"]

@@ -37,13 +37,20 @@ def master(**kw: object) -> Instance:
 
 
 def test_master_advertises_on_a_fixed_grid():
+    """The advert slot's grid (phase 0 for a lone instance): the advert after entering MASTER
+    (at 0.3609375 s) is the next grid point, at most one interval later, then every 100 ms."""
     inst = master(version=3, advert_int_cs=10)
     t0 = inst.last_transition_at
-    assert inst.adver_at == pytest.approx(t0 + 0.1)
-    assert inst.on_timer(t0 + 0.1) == [sent(inst, 100)]
-    # a late tick (t0 + 0.2 + 3 ms) keeps the grid instead of drifting
-    assert inst.on_timer(t0 + 0.203) == [sent(inst, 100)]
-    assert inst.adver_at == pytest.approx(t0 + 0.3)
+    assert t0 == pytest.approx(0.3609375)
+    assert inst.adver_at == pytest.approx(0.4)
+    assert inst.on_timer(0.4) == [sent(inst, 100)]
+    assert inst.adver_at == pytest.approx(0.5)
+    # a late tick (0.5 + 3 ms) keeps the grid instead of drifting
+    assert inst.on_timer(0.503) == [sent(inst, 100)]
+    assert inst.adver_at == pytest.approx(0.6)
+    # a tick more than an interval late skips the missed slots
+    assert inst.on_timer(0.75) == [sent(inst, 100)]
+    assert inst.adver_at == pytest.approx(0.8)
 
 
 def test_priority_zero_heard_by_master_gets_an_immediate_advert():

@@ -81,7 +81,7 @@ def test_ipv6_hop_limit_must_be_255() -> None:
     policy = RxPolicy(version=3, adver_int=100, auth=None, unicast=False, vips=v6.addresses)
     dgram = Datagram(b"", IPv6Address("fe80::1"), IPv6Address("ff02::12"), 2, 1)
     assert dropped(check_advert(v6, dgram, policy)) is DropReason.IP_TTL_ERR
-    assert accepted(check_advert(v6, replace(dgram, ttl=255), policy))
+    assert accepted(check_advert(v6, dgram._replace(ttl=255), policy))
 
 
 def test_unicast_ttl_unchecked_without_limits() -> None:
