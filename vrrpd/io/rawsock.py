@@ -19,7 +19,7 @@ import socket
 import struct
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 
@@ -28,6 +28,8 @@ from vrrpd.proto.advert import Datagram, IPAddress
 from vrrpd.proto.constants import IPPROTO_VRRP, VRRP_GROUP4, VRRP_GROUP6, VRRP_TOS, VRRP_TTL
 
 log = structlog.get_logger("vrrpd.io.rawsock")
+K = TypeVar("K", bytes, str)
+A = TypeVar("A", bound=IPv4Address | IPv6Address)
 
 # Linux values that Python's socket module does not export on every version.
 IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
@@ -92,7 +94,6 @@ class RawSocket:
             s.setsockopt(ip, socket.IP_MULTICAST_TTL, VRRP_TTL)
             s.setsockopt(ip, socket.IP_MULTICAST_LOOP, 0)
             s.setsockopt(ip, IP_MULTICAST_ALL, 0)
-            s.setsockopt(ip, IP_PKTINFO, 1)
             s.setsockopt(ip, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
             mreqn = struct.pack("4s4si", b"\0" * 4, b"\0" * 4, self.ifindex)
             s.setsockopt(ip, socket.IP_MULTICAST_IF, mreqn)
@@ -167,38 +168,42 @@ class RawSocket:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def recv(self) -> Datagram | None:
-        """Read one datagram without blocking; None when nothing is queued or it is malformed."""
-        try:
-            data, ancdata, _flags, addr = self.sock.recvmsg(RECV_BUFSIZE, _CMSG_SPACE)
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError as exc:
-            raise IoError.from_os("cannot receive advert", self.interface, exc) from exc
-        if self.family == 4:
-            return self._datagram4(data, ancdata)
-        return self._datagram6(data, ancdata, addr)
+    def recv_batch(self, limit: int = MAX_READS_PER_WAKEUP) -> list[Datagram]:
+        """Read what is queued, up to `limit` datagrams, without blocking; malformed ones are
+        skipped (the engine never sees a packet it cannot date or check the TTL of)."""
+        out: list[Datagram] = []
+        recvmsg = self.sock.recvmsg
+        parse = self._datagram4 if self.family == 4 else self._datagram6
+        for _ in range(limit):
+            try:
+                data, ancdata, _flags, addr = recvmsg(RECV_BUFSIZE, _CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                error = IoError.from_os("cannot receive advert", self.interface, exc)
+                log.warning("recv failed", interface=self.interface, error=str(error))
+                break
+            dgram = parse(data, ancdata, addr)
+            if dgram is not None:
+                out.append(dgram)
+        return out
 
-    def _datagram4(self, data: bytes, ancdata: list[tuple[int, int, bytes]]) -> Datagram | None:
+    def _datagram4(
+        self, data: bytes, ancdata: list[tuple[int, int, bytes]], _addr: object
+    ) -> Datagram | None:
+        """IPv4: TTL, source and destination from the IP header the kernel leaves on; the
+        interface is the one the socket is bound to (SO_BINDTODEVICE), so no IP_PKTINFO."""
         if len(data) < 20 or data[0] >> 4 != 4:
             return None
         ihl = (data[0] & 0x0F) * 4
         total = int.from_bytes(data[2:4], "big")
         end = total if ihl <= total <= len(data) else len(data)
-        ifindex, rx_at = self.ifindex, 0.0
+        rx_at = 0.0
         for level, kind, value in ancdata:
-            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 4:
-                ifindex = struct.unpack_from("i", value)[0]
-            elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET:
                 rx_at = _timespec(value)
-        return Datagram(
-            data=data[ihl:end],
-            src=_addr4(data[12:16]),
-            dst=_addr4(data[16:20]),
-            ifindex=ifindex,
-            ttl=data[8],
-            rx_at=rx_at,
-        )
+        src, dst = _addr4(data[12:16]), _addr4(data[16:20])
+        return Datagram(data[ihl:end], src, dst, self.ifindex, data[8], rx_at)
 
     def _datagram6(
         self, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[str, ...]
@@ -212,27 +217,24 @@ class RawSocket:
                 continue
             if kind == socket.IPV6_PKTINFO and len(value) >= 20:
                 raw, ifindex = struct.unpack_from("16sI", value)
-                dst = IPv6Address(raw)
+                dst = _addr6(raw)
             elif kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
                 hops = struct.unpack_from("i", value)[0]
         if dst is None or hops < 0:
             return None  # the kernel always sends both; without them we cannot check TTL
-        src = ip_address(str(addr[0]).split("%", 1)[0])
-        return Datagram(data=bytes(data), src=src, dst=dst, ifindex=ifindex, ttl=hops, rx_at=rx_at)
+        src = _addr6_text(str(addr[0]))
+        return Datagram(bytes(data), src, dst, ifindex, hops, rx_at)
 
-    def start(self, loop: asyncio.AbstractEventLoop, callback: Callable[[Datagram], None]) -> None:
-        """Call `callback(datagram)` from the loop for every received datagram."""
+    def start(
+        self, loop: asyncio.AbstractEventLoop, callback: Callable[[list[Datagram]], None]
+    ) -> None:
+        """Call `callback(datagrams)` from the loop with what each wake-up read: one hand-off
+        per burst of adverts, not one per advert."""
 
         def readable() -> None:
-            for _ in range(MAX_READS_PER_WAKEUP):
-                try:
-                    dgram = self.recv()
-                except IoError as exc:
-                    log.warning("recv failed", interface=self.interface, error=str(exc))
-                    return
-                if dgram is None:
-                    return
-                callback(dgram)
+            batch = self.recv_batch()
+            if batch:
+                callback(batch)
 
         self._loop = loop
         loop.add_reader(self.sock.fileno(), readable)
@@ -245,25 +247,39 @@ class RawSocket:
         self.sock.close()
 
 
+_TIMESPEC = struct.Struct("qq")
+
+
 def _timespec(value: bytes) -> float:
     if len(value) < 16:
         return 0.0
-    sec, nsec = struct.unpack_from("qq", value)
+    sec, nsec = _TIMESPEC.unpack_from(value)
     return float(sec + nsec * 1e-9)
 
 
-_ADDR4_CACHE: dict[bytes, IPv4Address] = {}
+class _Interned(Generic[K, A]):
+    """Address objects for the few peers and groups a router hears, built once and handed out
+    again: building one costs more than the rest of the receive path's header parsing, and the
+    engine compares the addresses of a repeated advert by identity first."""
+
+    def __init__(self, make: Callable[[K], A], limit: int = 4096) -> None:
+        self._make: Callable[[K], A] = make
+        self._limit = limit
+        self._seen: dict[K, A] = {}
+
+    def __call__(self, key: K) -> A:
+        addr = self._seen.get(key)
+        if addr is None:
+            if len(self._seen) >= self._limit:
+                self._seen.clear()
+            addr = self._seen[key] = self._make(key)
+        return addr
 
 
-def _addr4(raw: bytes) -> IPv4Address:
-    """IPv4Address objects for the few peers and groups a router hears, reused: building one
-    costs more than the rest of the receive path's header parsing."""
-    addr = _ADDR4_CACHE.get(raw)
-    if addr is None:
-        if len(_ADDR4_CACHE) >= 4096:
-            _ADDR4_CACHE.clear()
-        addr = _ADDR4_CACHE[raw] = IPv4Address(raw)
-    return addr
+_addr4 = _Interned[bytes, IPv4Address](IPv4Address)
+_addr6 = _Interned[bytes, IPv6Address](IPv6Address)
+# An IPv6 source as recvmsg gives it ("fe80::1%eth0"), without the scope.
+_addr6_text = _Interned[str, IPAddress](lambda text: ip_address(text.split("%", 1)[0]))
 
 
 def _packed(addr: IPAddress | None, size: int) -> bytes:

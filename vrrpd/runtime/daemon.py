@@ -98,7 +98,18 @@ class Call:
 
 
 TICK, STOP, RELOAD = _Tick(), _Stop(), _Reload()
-Input = Datagram | LinkInfo | AddrChange | _Tick | _Stop | _Stats | _Dump | _Reload | Call
+Input = (
+    Datagram
+    | list[Datagram]
+    | LinkInfo
+    | AddrChange
+    | _Tick
+    | _Stop
+    | _Stats
+    | _Dump
+    | _Reload
+    | Call
+)
 
 
 class Runtime:
@@ -291,9 +302,10 @@ class Runtime:
 
     def _dispatch(self, item: Input, now: float) -> list[Action]:
         match item:
+            case list():
+                return self._receive(item, now)
             case Datagram():
-                now = self._arrival(item, now)
-                return self.engine.receive_datagram(item, now)
+                return self.engine.receive_datagram(item, self._arrival(item, now))
             case LinkInfo():
                 for listener in self.link_listeners:
                     listener(item)
@@ -313,16 +325,26 @@ class Runtime:
                 return self._run_call(item, now)
         return []
 
-    def _arrival(self, dgram: Datagram, now: float) -> float:
+    def _receive(self, batch: list[Datagram], now: float) -> list[Action]:
+        """What one socket wake-up read (RawSocket.start), in arrival order."""
+        offset = time.time() - now
+        receive, arrival = self.engine.receive_datagram, self._arrival
+        actions: list[Action] = []
+        for dgram in batch:
+            actions += receive(dgram, arrival(dgram, now, offset))
+        return actions
+
+    def _arrival(self, dgram: Datagram, now: float, offset: float | None = None) -> float:
         """When the advert arrived, on the loop's clock (RFC 5798 6.4.2: the Master_Down_Timer
         restarts at the advert's arrival, not when a busy consumer got round to it).
 
-        The kernel stamps CLOCK_REALTIME; `time.time() - now` converts it. The result is clamped
+        The kernel stamps CLOCK_REALTIME; `offset`, `time.time() - now`, converts it (read once per
+        batch: a batch is read within microseconds). The result is clamped
         to [the last time given to the engine, now], so the engine never sees time go back and
         a clock step cannot date an advert in the future or far in the past.
         """
         if dgram.rx_at > 0.0:
-            at = dgram.rx_at - (time.time() - now)
+            at = dgram.rx_at - (time.time() - now if offset is None else offset)
             if now - at < MAX_RX_AGE_S:
                 now = max(self._last_rx_now, min(now, at))
         self._last_rx_now = now
@@ -404,8 +426,8 @@ class Runtime:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
-            self.queue_drops += 1
-            if isinstance(item, Datagram):
+            self.queue_drops += len(item) if isinstance(item, list) else 1
+            if isinstance(item, Datagram | list):
                 self.engine.unmatched[DropReason.QUEUE_FULL.value] = self.queue_drops
             elif isinstance(item, _Tick | _Stop | Call):
                 asyncio.get_running_loop().call_soon(self._put, item)  # never lose these
