@@ -214,15 +214,16 @@ def test_an_advert_joining_its_slot_is_early_once_and_never_later_than_an_interv
     assert sent_at == {"A": [0.0, 1.0, 2.0, 3.0], "B": [0.3, 1.0, 2.0, 3.0]}
 
 
-def test_advert_slots_hold_at_most_slot_size_instances_spread_over_the_interval():
-    """33 instances at 1 s: 32 share phase 0, the 33rd gets phase 0.5; a 100 ms instance is on
-    its own grid."""
-    cfgs = [make_cfg(name=f"I{n}", vrid=n, version=3) for n in range(1, ADVERT_SLOT_SIZE + 2)]
-    cfgs.append(make_cfg(name="F", vrid=200, version=3, advert_int_cs=10))
+def test_advert_slots_hold_at_most_slot_size_instances_filled_evenly():
+    """SLOT_SIZE + 2 instances at 1 s: two slots, phases 0 and 0.5, filled half and half in
+    configuration order; a 100 ms instance is on its own grid."""
+    n = ADVERT_SLOT_SIZE + 2
+    cfgs = [make_cfg(name=f"I{v}", vrid=v, version=3) for v in range(1, n + 1)]
+    cfgs.append(make_cfg(name="F", vrid=250, version=3, advert_int_cs=10))
     eng = Engine(Config(instances=tuple(cfgs)))
     slots = [eng.instances[c.name].advert_slot for c in cfgs]
-    assert slots[:ADVERT_SLOT_SIZE] == [(1.0, 0.0)] * ADVERT_SLOT_SIZE
-    assert slots[ADVERT_SLOT_SIZE] == (1.0, 0.5)
+    assert slots[: n // 2] == [(1.0, 0.0)] * (n // 2)
+    assert slots[n // 2 : n] == [(1.0, 0.5)] * (n // 2)
     assert slots[-1] == (0.1, 0.0)
 
 
