@@ -132,8 +132,7 @@ def test_a_burst_is_handed_up_in_batches_in_order(lab):
     r1, r2 = lab.routers
     batches: list[list[Datagram]] = []
     payloads = [
-        raw(VRRPv3(vrid=v, priority=100, ipcount=1, addrlist=["192.0.2.100"]))
-        for v in range(1, 41)
+        raw(VRRPv3(vrid=v, priority=100, ipcount=1, addrlist=["192.0.2.100"])) for v in range(1, 41)
     ]
 
     async def scenario() -> None:
