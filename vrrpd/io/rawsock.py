@@ -17,9 +17,9 @@ import asyncio
 import errno
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -28,7 +28,7 @@ from vrrpd.proto.advert import Datagram, IPAddress
 from vrrpd.proto.constants import IPPROTO_VRRP, VRRP_GROUP4, VRRP_GROUP6, VRRP_TOS, VRRP_TTL
 
 log = structlog.get_logger("vrrpd.io.rawsock")
-K = TypeVar("K", bytes, str)
+K = TypeVar("K", bound=Hashable)
 A = TypeVar("A", bound=IPv4Address | IPv6Address)
 
 # Linux values that Python's socket module does not export on every version.
@@ -257,29 +257,27 @@ def _timespec(value: bytes) -> float:
     return float(sec + nsec * 1e-9)
 
 
-class _Interned(Generic[K, A]):
+def _interned(make: Callable[[K], A], limit: int = 4096) -> Callable[[K], A]:
     """Address objects for the few peers and groups a router hears, built once and handed out
     again: building one costs more than the rest of the receive path's header parsing, and the
     engine compares the addresses of a repeated advert by identity first."""
+    seen: dict[K, A] = {}
 
-    def __init__(self, make: Callable[[K], A], limit: int = 4096) -> None:
-        self._make: Callable[[K], A] = make
-        self._limit = limit
-        self._seen: dict[K, A] = {}
-
-    def __call__(self, key: K) -> A:
-        addr = self._seen.get(key)
+    def lookup(key: K) -> A:
+        addr = seen.get(key)
         if addr is None:
-            if len(self._seen) >= self._limit:
-                self._seen.clear()
-            addr = self._seen[key] = self._make(key)
+            if len(seen) >= limit:
+                seen.clear()
+            addr = seen[key] = make(key)
         return addr
 
+    return lookup
 
-_addr4 = _Interned[bytes, IPv4Address](IPv4Address)
-_addr6 = _Interned[bytes, IPv6Address](IPv6Address)
+
+_addr4: Callable[[bytes], IPv4Address] = _interned(IPv4Address)
+_addr6: Callable[[bytes], IPv6Address] = _interned(IPv6Address)
 # An IPv6 source as recvmsg gives it ("fe80::1%eth0"), without the scope.
-_addr6_text = _Interned[str, IPAddress](lambda text: ip_address(text.split("%", 1)[0]))
+_addr6_text: Callable[[str], IPAddress] = _interned(lambda text: ip_address(text.split("%", 1)[0]))
 
 
 def _packed(addr: IPAddress | None, size: int) -> bytes:
