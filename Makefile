@@ -10,13 +10,16 @@ DEB_PKGS := python3-venv python3-pip iproute2 iputils-ping arping ndisc6 tcpdump
             nginx-light mariadb-server mariadb-client curl procps psmisc kmod \
             nftables
 
+# Debian 13 keepalived (2.3) in a chroot under .cache/: netns-lab/vrrplab/keepalived_trixie.py.
+DEB_PKGS += debootstrap
+
 # The IPVS tests boot Debian's own kernel under QEMU (tests/vm/, the CI kernel has no IPVS):
 # QEMU, busybox-static for the initramfs, ipvsadm as an independent check inside the guest.
 DEB_PKGS += qemu-system-x86 busybox-static ipvsadm
 
-.PHONY: test lint unit deps debs venv vm-image lab bench clean
+.PHONY: test lint unit deps debs venv vm-image keepalived-trixie lab bench clean
 
-test: deps lint vm-image
+test: deps lint vm-image keepalived-trixie
 	$(PY) -m pytest -q
 
 lint: venv
@@ -34,6 +37,10 @@ deps: debs venv
 # the initramfs is built; all cached in .cache/ipvs-vm/ until the kernel package changes.
 vm-image: debs venv
 	$(PY) tests/vm/vm_image.py prepare
+
+# Debian 13's keepalived (2.3: v3_checksum_as_v2) in a chroot, as a second real peer; built once.
+keepalived-trixie: debs venv
+	$(PY) netns-lab/vrrplab/keepalived_trixie.py prepare
 
 # Install only what is missing, so a second `make test` does not touch apt.
 debs:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ipaddress import ip_interface
 from pathlib import Path
 
+from vrrplab import keepalived_trixie
 from vrrplab.netns import CLEANUP, LabError, kill_pid, spawn_in, wait_until
 from vrrplab.topo import Lab, Node
 
@@ -28,6 +29,8 @@ VRRPD = "-m vrrpd -f {conf} -n -l -D -p {pid} -r {vrrp_pid}"
 IMPLS: dict[str, list[str]] = {
     "keepalived": KEEPALIVED.split(),
     "vrrpd": [sys.executable, *VRRPD.split()],
+    # keepalived 2.3 from Debian 13 in a chroot (`make keepalived-trixie`): v3_checksum_as_v2.
+    "keepalived-trixie": keepalived_trixie.argv(KEEPALIVED.split()),
 }
 
 
@@ -183,7 +186,12 @@ class RouterProcess:
         self.pid_file, self.vrrp_pid_file = self.dir / "main.pid", self.dir / "vrrp.pid"
         self.log = self.dir / "output.log"
         template = argv or IMPLS[impl]
-        names = {"conf": self.conf, "pid": self.pid_file, "vrrp_pid": self.vrrp_pid_file}
+        names = {
+            "conf": self.conf,
+            "pid": self.pid_file,
+            "vrrp_pid": self.vrrp_pid_file,
+            "workdir": workdir,
+        }
         self.argv = [a.format(**names) for a in template]
         self.proc: subprocess.Popen[bytes] | None = None
 
