@@ -36,13 +36,15 @@ def vip_of(opts: VrrpOptions) -> str:
     return opts.vips[0].split("/")[0]
 
 
-def settle(lab: Lab, vip: str, master: RouterProcess, backup: RouterProcess) -> None:
+def settle(
+    lab: Lab, vip: str, master: RouterProcess, backup: RouterProcess, reach_s: float = 5
+) -> None:
     """`master` holds the VIP alone and logs MASTER, `backup` logs BACKUP, the client pings."""
     name = master.node.name
     wait_until(lambda: lab.owners(vip) == [name], 10, f"{name} alone to hold {vip}")
     wait_until(lambda: master.state() == "MASTER", 5, f"{name} to log MASTER")
     wait_until(lambda: backup.state() == "BACKUP", 5, f"{backup.node.name} to log BACKUP")
-    wait_until(lambda: lab.client_reaches(vip), 5, f"the client to reach {vip} on {name}")
+    wait_until(lambda: lab.client_reaches(vip), reach_s, f"the client to reach {vip} on {name}")
 
 
 def r1_then_r2(
@@ -292,8 +294,11 @@ def test_v3_backup_adopts_the_master_interval(lab: Lab) -> None:
     try:
         # Until r2 first hears r1 it runs its own 0.36 s timer and may win a start-up race
         # against r1's 0.5 s adverts (MASTER, then BACKUP again): the claim starts at adoption.
+        # When r2 wins it, its gratuitous ARPs can reach the client after r1's answer to its
+        # lower-priority advert; r1's second set (garp_lower_prio_delay, 5 s by default) puts
+        # the client right, hence 10 s for the client to reach r1 (CI simulation: 5 s failed).
         wait_until(lambda: "adopting it" in p2.output(), 5, "r2 to adopt r1's 0.5 s interval")
-        settle(lab, vip, p1, p2)
+        settle(lab, vip, p1, p2, reach_s=10)
         mark2 = p2.mark()
         with port_capture(lab, r1) as c1, port_capture(lab, r2) as c2:
             wait_adverts(c1, 3, time.time(), "from r1 every 0.5 s")
