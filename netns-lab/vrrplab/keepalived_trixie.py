@@ -20,6 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2] / ".cache" / "keepalived-trixie"
 READY = ROOT / ".vrrpd-ready"
 MIRROR = "http://deb.debian.org/debian"
+# Why a test that needs it skips where it has not been prepared (CI's `make test` prepares it).
+NOT_PREPARED = (
+    "Debian 13's keepalived is not prepared: run `make keepalived-trixie` (make test does)"
+)
 
 # $1 the chroot, $2 the lab work dir (under /tmp), then keepalived's argv.
 _ENTER = (

@@ -25,7 +25,7 @@ from vrrpd.proto.packet import decode, encode
 
 pytestmark = pytest.mark.skipif(
     not keepalived_trixie.available(),
-    reason="Debian 13's keepalived is not prepared: run `make keepalived-trixie` (make test does)",
+    reason=keepalived_trixie.NOT_PREPARED,
 )
 
 CONF = """global_defs {{

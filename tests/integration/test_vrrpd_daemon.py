@@ -56,7 +56,7 @@ CASES = [
 # RFC 9568's checksum form against keepalived 2.3 (Debian 13, in a chroot): 2.2.7 lacks it.
 TRIXIE = pytest.mark.skipif(
     not keepalived_trixie.available(),
-    reason="Debian 13's keepalived is not prepared: run `make keepalived-trixie` (make test does)",
+    reason=keepalived_trixie.NOT_PREPARED,
 )
 CASES += [
     pytest.param(Case(name, m, b, glob="v3_checksum_as_v2"), marks=TRIXIE, id=name)

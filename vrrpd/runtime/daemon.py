@@ -99,8 +99,7 @@ class Call:
 
 TICK, STOP, RELOAD = _Tick(), _Stop(), _Reload()
 Input = (
-    Datagram
-    | list[Datagram]
+    list[Datagram]  # what one socket wake-up read (RawSocket.start)
     | LinkInfo
     | AddrChange
     | _Tick
@@ -304,8 +303,6 @@ class Runtime:
         match item:
             case list():
                 return self._receive(item, now)
-            case Datagram():
-                return self.engine.receive_datagram(item, self._arrival(item, now))
             case LinkInfo():
                 for listener in self.link_listeners:
                     listener(item)
@@ -338,10 +335,10 @@ class Runtime:
         """When the advert arrived, on the loop's clock (RFC 5798 6.4.2: the Master_Down_Timer
         restarts at the advert's arrival, not when a busy consumer got round to it).
 
-        The kernel stamps CLOCK_REALTIME; `offset`, `time.time() - now`, converts it (read once per
-        batch: a batch is read within microseconds). The result is clamped
-        to [the last time given to the engine, now], so the engine never sees time go back and
-        a clock step cannot date an advert in the future or far in the past.
+        The kernel stamps CLOCK_REALTIME; `offset`, `time.time() - now`, converts it (read once
+        per batch: a batch is read within microseconds). The result is clamped to [the last time
+        given to the engine, now], so the engine never sees time go back and a clock step cannot
+        date an advert in the future or far in the past.
         """
         if dgram.rx_at > 0.0:
             at = dgram.rx_at - (time.time() - now if offset is None else offset)
@@ -427,7 +424,7 @@ class Runtime:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.queue_drops += len(item) if isinstance(item, list) else 1
-            if isinstance(item, Datagram | list):
+            if isinstance(item, list):
                 self.engine.unmatched[DropReason.QUEUE_FULL.value] = self.queue_drops
             elif isinstance(item, _Tick | _Stop | Call):
                 asyncio.get_running_loop().call_soon(self._put, item)  # never lose these
